@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
+    path("accounts/", include("huitou.accounts.urls")),
+    path("customers/", include("huitou.customers.urls")),
+    path("api/v1/", include("huitou.api.urls")),
+]

@@ -1,0 +1,201 @@
+"""Reads of the customer archive. Every function takes the viewer and applies their scope."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from huitou.accounts import permissions
+from huitou.core.errors import NotFound
+from huitou.core.pagination import Page, paginate
+from huitou.core.phones import InvalidPhone, normalize_phone
+from huitou.core.text import normalise, query_name_keys
+
+from .models import (
+    Activity,
+    ConfidentialNote,
+    Consent,
+    Customer,
+    CustomerSearchKey,
+    OwnedProduct,
+    Purchase,
+)
+
+if TYPE_CHECKING:
+    from huitou.accounts.models import User
+
+SORTS = {
+    "-id": ("-id",),
+    "id": ("id",),
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "-updated_at": ("-updated_at", "-id"),
+}
+_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    q: str = ""
+    owner_id: int | None = None
+    store_id: int | None = None
+    status: str = ""
+    tier: str = ""
+    customer_type: str = ""
+    source: str = ""
+    kind: str = ""
+    tag_id: int | None = None
+    sort: str = "-id"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def customer_queryset(viewer: User) -> QuerySet[Customer]:
+    return Customer.objects.filter(permissions.customer_scope(viewer)).exclude(status=Customer.Status.ERASED)
+
+
+def _has_key(key: str) -> Exists:
+    return Exists(CustomerSearchKey.objects.filter(customer_id=OuterRef("pk"), key=key))
+
+
+def search_condition(q: str, region: str = "CN") -> Q | None:
+    """Turn what a person typed into an indexed condition: phone, phone suffix, plate, VIN or name."""
+    text = q.strip()
+    if not text:
+        return None
+    compact = normalise(text)
+    if compact.isdigit() and len(compact) >= 7:
+        try:
+            e164 = normalize_phone(compact, region)
+        except InvalidPhone:
+            return Q(pk__in=[])
+        return Q(phone=e164) | Q(pk__in=Customer.objects.filter(phones__number=e164).values("pk")[:1000])
+    if compact.isdigit() and len(compact) == 4:
+        return Q(_has_key("p:" + compact)) | Q(_has_key("c:" + compact.upper()))
+    if _VIN.match(compact):
+        return Q(pk__in=OwnedProduct.objects.filter(vin=compact.upper()).values("customer_id"))
+    upper = compact.upper()
+    if compact.isascii() and compact.isalnum() and len(compact) in (5, 6):
+        # Plate tail without the region letters, or the last six of a VIN.
+        return Q(_has_key("c:" + upper)) | Q(_has_key("v:" + upper[-6:]))
+    cond = Q()
+    for key in query_name_keys(compact):
+        cond &= Q(_has_key(key))
+    name_match = cond & Q(name__contains=text) if len(compact) > 2 else cond
+    plate = _has_key("c:" + upper)
+    return name_match | Q(plate)
+
+
+def customer_list(viewer: User, filters: CustomerFilters, *, page: int = 1, size: int = 50) -> Page[Customer]:
+    qs = customer_queryset(viewer).select_related("owner", "store")
+    region = viewer.organisation.policy.archive.default_region if viewer.organisation else "CN"
+    cond = search_condition(filters.q, region)
+    if cond is not None:
+        qs = qs.filter(cond)
+    for fname in ("owner_id", "store_id", "tag_id"):
+        value = getattr(filters, fname)
+        if value:
+            qs = qs.filter(**({"tags__id": value} if fname == "tag_id" else {fname: value}))
+    for fname in ("status", "tier", "customer_type", "source", "kind"):
+        value = getattr(filters, fname)
+        if value:
+            qs = qs.filter(**{fname: value})
+    qs = qs.order_by(*SORTS.get(filters.sort, SORTS["-id"]))
+    return paginate(qs, page=page, size=size)
+
+
+def customer_get(viewer: User, customer_id: int) -> Customer:
+    """The customer if the viewer may see it; otherwise NotFound (we never reveal which)."""
+    try:
+        return customer_queryset(viewer).select_related("owner", "store", "referred_by").get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("customer") from exc
+
+
+@dataclass(frozen=True)
+class Customer360:
+    customer: Customer
+    owned_products: list[OwnedProduct]
+    purchases: list[Purchase]
+    activities: list[Activity]
+    consents: dict[str, Consent]
+    confidential_notes: list[ConfidentialNote] | None
+    can_edit: bool
+    full_phone: bool
+
+
+def customer_360(viewer: User, customer_id: int, *, timeline_limit: int = 50) -> Customer360:
+    customer = customer_get(viewer, customer_id)
+    confidential = None
+    if permissions.can_read_confidential(viewer, customer):
+        confidential = list(customer.confidential_notes.select_related("author").order_by("-created_at"))
+    return Customer360(
+        customer=customer,
+        owned_products=list(
+            customer.owned_products.select_related("product").order_by("-delivered_on", "-id")
+        ),
+        purchases=list(
+            customer.purchases.select_related("store", "rep")
+            .prefetch_related(Prefetch("lines"))
+            .order_by("-ordered_on", "-id")[:100]
+        ),
+        activities=list(
+            customer.activities.select_related("user").order_by("-occurred_at", "-id")[:timeline_limit]
+        ),
+        consents={c.channel: c for c in customer.consents.all()},
+        confidential_notes=confidential,
+        can_edit=permissions.can_edit_customer(viewer, customer),
+        full_phone=permissions.sees_full_phone(viewer),
+    )
+
+
+def customer_history(viewer: User, customer_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Audit trail of the customer record: who changed what, from what, to what."""
+    customer = customer_get(viewer, customer_id)
+    records = list(
+        customer.history.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1]
+    )
+    full_phone = permissions.sees_full_phone(viewer)
+    out: list[dict[str, Any]] = []
+    for newer, older in zip(records, [*records[1:], None], strict=False):
+        if len(out) >= limit:
+            break
+        changes = []
+        if older is not None:
+            delta = newer.diff_against(older)
+            for ch in delta.changes:
+                old, new = ch.old, ch.new
+                if ch.field == "phone" and not full_phone:
+                    old, new = (
+                        permissions.phone_for(viewer, old or "", full=False),
+                        permissions.phone_for(viewer, new or "", full=False),
+                    )
+                changes.append({"field": ch.field, "old": old, "new": new})
+        out.append(
+            {
+                "at": newer.history_date,
+                "user": newer.history_user.label if newer.history_user else "",
+                "type": newer.history_type,  # + created, ~ changed, - deleted
+                "reason": newer.history_change_reason or "",
+                "changes": changes,
+            }
+        )
+    return out
+
+
+def users_in_scope(viewer: User) -> QuerySet:
+    """Reps the viewer may assign customers to or filter by."""
+    from huitou.accounts.models import User as UserModel
+
+    qs = UserModel.objects.filter(
+        organisation_id=permissions.org_id(viewer), is_active=True, left_at__isnull=True
+    )
+    if viewer.role == permissions.OWNER:
+        return qs.filter(role__in=[permissions.REP, permissions.MANAGER])
+    if viewer.role == permissions.MANAGER:
+        return qs.filter(Q(store_id=viewer.store_id) | Q(team__manager_id=viewer.pk)).filter(
+            role__in=[permissions.REP, permissions.MANAGER]
+        )
+    return qs.filter(pk=viewer.pk)
