@@ -34,6 +34,8 @@ SORTS = {
     "-name": ("-name", "-id"),
     "-updated_at": ("-updated_at", "-id"),
 }
+# Bookkeeping fields that mean nothing to a person reading the audit trail.
+HISTORY_HIDDEN_FIELDS = ["version", "created_at"]
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$", re.IGNORECASE)
 
 
@@ -164,7 +166,7 @@ def customer_history(viewer: User, customer_id: int, *, limit: int = 100) -> lis
             break
         changes = []
         if older is not None:
-            delta = newer.diff_against(older)
+            delta = newer.diff_against(older, excluded_fields=HISTORY_HIDDEN_FIELDS)
             for ch in delta.changes:
                 old, new = ch.old, ch.new
                 if ch.field == "phone" and not full_phone:
@@ -199,3 +201,37 @@ def users_in_scope(viewer: User) -> QuerySet:
             role__in=[permissions.REP, permissions.MANAGER]
         )
     return qs.filter(pk=viewer.pk)
+
+
+def reassign_sources(viewer: User) -> QuerySet:
+    """People whose customers the viewer may move away, including reps who have left."""
+    from huitou.accounts.models import User as UserModel
+
+    if not permissions.can_reassign(viewer):
+        return UserModel.objects.none()
+    qs = UserModel.objects.filter(
+        organisation_id=permissions.org_id(viewer), role__in=[permissions.REP, permissions.MANAGER]
+    )
+    if viewer.role == permissions.MANAGER:
+        qs = qs.filter(Q(store_id=viewer.store_id) | Q(team__manager_id=viewer.pk))
+    return qs.order_by("left_at", "username")
+
+
+def stores_in_scope(viewer: User) -> QuerySet:
+    """Stores of the viewer's organisation, for filters and forms."""
+    from huitou.accounts.models import Store
+
+    if not permissions.is_active_member(viewer):
+        return Store.objects.none()
+    return Store.objects.filter(organisation_id=permissions.org_id(viewer)).order_by("code")
+
+
+def customer_timeline(
+    viewer: User, customer_id: int, *, page: int = 1, size: int = 50, kind: str = ""
+) -> Page[Activity]:
+    """The customer's touches, newest first, one page at a time (no count: timelines only grow)."""
+    customer = customer_get(viewer, customer_id)
+    qs = customer.activities.select_related("user").order_by("-occurred_at", "-id")
+    if kind:
+        qs = qs.filter(kind=kind)
+    return paginate(qs, page=page, size=size, count=False)

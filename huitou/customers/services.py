@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from huitou.accounts import permissions
@@ -210,10 +209,11 @@ def customer_update(
         return customer
     for f in changed:
         setattr(customer, f, cleaned[f])
-    customer.version = F("version") + 1
+    # The row is locked (select_for_update), so a plain increment is safe; an F() expression
+    # would also be copied into the history row, which cannot hold one.
+    customer.version += 1
     customer._history_user = actor  # type: ignore[attr-defined]
     customer.save()
-    customer.refresh_from_db()
     if {"name", "phone"} & set(changed):
         search_keys_rebuild(customer_ids=[customer.pk])
     labels = ", ".join(str(getattr(Customer._meta.get_field(f), "verbose_name", f)) for f in changed)
