@@ -40,3 +40,17 @@ def test_database_url_selects_postgres():
 
     cfg = dj_database_url.parse("postgresql://postgres@127.0.0.1:5432/huitou")
     assert cfg["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_passwords_use_argon2_outside_tests():
+    from config.settings import base
+
+    assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+def test_embedded_task_queue_needs_no_server():
+    from config.settings import base
+
+    if not base.REDIS_URL:
+        assert base.HUEY["huey_class"] == "huey.SqliteHuey"
+        assert str(base.HUEY["filename"]).endswith("huey.sqlite3")
