@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "huey.contrib.djhuey",
+    "ninja",  # so /api/v1/docs serves its bundled Swagger UI instead of loading it from a CDN
     "huitou.core",
     "huitou.accounts",
     "huitou.customers",
@@ -78,6 +79,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "huitou.core.middleware.ServiceErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -201,3 +203,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# History rows are read per record (by its id), never by date across the table: an index on
+# history_date would only add write cost to every change and import.
+SIMPLE_HISTORY_DATE_INDEX = False

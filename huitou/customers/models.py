@@ -67,14 +67,18 @@ class Customer(TimeStampedModel):
         RELATIONSHIP = "relationship", _("Relationship type")
         STRATEGIC = "strategic", _("Strategic type")
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    # FK indexes that a composite index below already leads with are switched off: every index
+    # is paid on each insert, and an import writes a million rows (LIMITS.md, bench/REPORT.md).
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.PERSON)
     name = models.CharField(_("name"), max_length=120)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
     company = models.CharField(_("company / employer"), max_length=120, blank=True)
     title = models.CharField(_("job title"), max_length=64, blank=True)
-    phone = models.CharField(_("mobile phone"), max_length=20, blank=True, db_index=True)
+    phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
     wechat = models.CharField(_("WeChat"), max_length=64, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     province = models.CharField(_("province"), max_length=32, blank=True)
@@ -139,7 +143,12 @@ class Customer(TimeStampedModel):
     anonymised_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    # History is looked up by customer id only; indexes copied from the live table would double the
+    # write cost of every change and import.
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        no_db_index=["organisation", "owner", "store", "referred_by", "merged_into", "external_id"],
+    )
 
     class Meta:
         verbose_name = _("customer")
@@ -159,6 +168,7 @@ class Customer(TimeStampedModel):
             models.Index(fields=["organisation", "source", "id"], name="cust_org_source_idx"),
             models.Index(fields=["organisation", "updated_at"], name="cust_org_updated_idx"),
             models.Index(fields=["name", "birthday"], name="cust_name_birthday_idx"),
+            models.Index(fields=["phone"], name="cust_phone_idx"),
         ]
 
     def __str__(self) -> str:
@@ -168,7 +178,9 @@ class Customer(TimeStampedModel):
 class CustomerSearchKey(models.Model):
     """Exact-match search keys (see ``huitou.core.text``); rebuilt by the services on every write."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="search_keys")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="search_keys", db_index=False
+    )
     key = models.CharField(max_length=24)
 
     class Meta:
@@ -179,13 +191,14 @@ class CustomerSearchKey(models.Model):
 class CustomerPhone(models.Model):
     """Further numbers beyond the primary one kept on the customer."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones")
-    number = models.CharField(_("number"), max_length=20, db_index=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones", db_index=False)
+    number = models.CharField(_("number"), max_length=20)
     label = models.CharField(_("label"), max_length=32, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(no_db_index=["number"])
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "number"], name="customer_phone_unique")]
+        indexes = [models.Index(fields=["number"], name="customer_phone_number_idx")]
 
 
 class PersonalDate(models.Model):
@@ -225,7 +238,7 @@ class Consent(models.Model):
         SMS_REPLY = "sms_reply", _("SMS reply (退订)")
         API = "api", _("API")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents", db_index=False)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     granted = models.BooleanField(_("granted"))
     source = models.CharField(_("source"), max_length=20, choices=Source.choices)
@@ -266,10 +279,14 @@ class Product(TimeStampedModel):
 class OwnedProduct(TimeStampedModel):
     """A product a customer owns (customer–product list); for a dealer, the vehicle."""
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="owned_products")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="owned_products", db_index=False
+    )
     product = models.ForeignKey(
-        Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="owners"
+        Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="owners", db_index=False
     )
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
     description = models.CharField(_("description / model"), max_length=120, blank=True)
@@ -281,7 +298,10 @@ class OwnedProduct(TimeStampedModel):
     insurance_expires_on = models.DateField(_("insurance expires on"), null=True, blank=True)
     usage = models.CharField(_("use"), max_length=120, blank=True)
     active = models.BooleanField(_("still owned"), default=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        no_db_index=["organisation", "customer", "product", "external_id", "vin"],
+    )
 
     class Meta:
         verbose_name = _("owned product")
@@ -293,6 +313,8 @@ class OwnedProduct(TimeStampedModel):
             models.Index(fields=["customer", "delivered_on"], name="owned_customer_idx"),
             models.Index(fields=["product", "customer"], name="owned_product_idx"),
             models.Index(fields=["organisation", "delivered_on"], name="owned_delivered_idx"),
+            # Duplicate detection groups by plate along this index (customers.dedupe).
+            models.Index(fields=["plate", "customer"], name="owned_plate_idx"),
         ]
 
 
@@ -303,13 +325,20 @@ class Purchase(TimeStampedModel):
         EXPANSION = "expansion", _("Expansion purchase")
         SERVICE = "service", _("Service / workshop visit")
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="purchases")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="purchases", db_index=False)
     store = models.ForeignKey(
         "accounts.Store", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     rep = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="sales"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sales",
+        db_index=False,
     )
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
     ordered_on = models.DateField(_("date"))
@@ -320,7 +349,10 @@ class Purchase(TimeStampedModel):
     paid_amount = models.DecimalField(_("paid"), max_digits=14, decimal_places=2, default=Decimal("0"))
     paid_on = models.DateField(_("paid on"), null=True, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        no_db_index=["organisation", "customer", "store", "rep", "external_id"],
+    )
 
     class Meta:
         verbose_name = _("purchase")
@@ -365,11 +397,17 @@ class Activity(models.Model):
         SERVICE = "service", _("Workshop visit")
         SYSTEM = "system", _("System")
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="activities")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     occurred_at = models.DateTimeField(_("when"))
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("details"), blank=True)
     gift_name = models.CharField(_("gift"), max_length=120, blank=True)
@@ -426,3 +464,44 @@ class PrivacyRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     reason = models.CharField(max_length=255, blank=True)
     done_at = models.DateTimeField()
+
+
+class ImportJob(models.Model):
+    """One import started from the import page; the worker updates it as chunks complete."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(_("kind"), max_length=16)
+    file_path = models.CharField(max_length=500)
+    original_name = models.CharField(_("file"), max_length=255)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    errors_path = models.CharField(max_length=500, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        indexes = [models.Index(fields=["organisation", "-created_at"], name="import_job_org_idx")]
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(99, int(100 * self.processed_rows / self.total_rows))
