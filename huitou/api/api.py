@@ -1,3 +1,36 @@
+"""The JSON API under /api/v1/: one router per app, registered here.
+
+To add an app's endpoints: write ``huitou/<app>/api.py`` with a ``router`` (thin endpoints calling
+services and selectors, each with its own input/output schema, error codes from
+``huitou.api.schemas.ERROR_RESPONSES``) and add it to ``ROUTERS`` below. Service errors
+(``huitou.core.errors``) become 403/404/409/422 JSON responses without any code in the endpoint.
+"""
+
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="huitou API", version="1", urls_namespace="api")
+from huitou.accounts.api import router as accounts_router
+from huitou.customers.api import router as customers_router
+
+from .auth import BearerTokenAuth, SessionCsrfAuth
+from .errors import register_error_handlers
+
+ROUTERS = [
+    ("/", accounts_router),
+    ("/customers", customers_router),
+]
+
+api = NinjaAPI(
+    title="huitou API",
+    version="1",
+    description=(
+        "Authenticate with `Authorization: Bearer ht_…` (a personal API token) or, from pages, with the "
+        "session cookie plus the `X-CSRFToken` header."
+    ),
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    auth=[BearerTokenAuth(), SessionCsrfAuth()],
+)
+register_error_handlers(api)
+for prefix, router in ROUTERS:
+    api.add_router(prefix, router)
