@@ -55,7 +55,11 @@ class CustomerFilters:
 
 
 def customer_queryset(viewer: User) -> QuerySet[Customer]:
-    return Customer.objects.filter(permissions.customer_scope(viewer)).exclude(status=Customer.Status.ERASED)
+    return (
+        Customer.objects.filter(permissions.customer_scope(viewer))
+        .exclude(status=Customer.Status.ERASED)
+        .filter(merged_into__isnull=True)
+    )
 
 
 def _has_key(key: str) -> Exists:

@@ -193,7 +193,7 @@ def customer_update(
     from .selectors import customer_queryset
 
     try:
-        customer = customer_queryset(actor).select_for_update().get(pk=customer_id)
+        customer = customer_queryset(actor).select_for_update(of=("self",)).get(pk=customer_id)
     except Customer.DoesNotExist as exc:
         raise NotFound("customer") from exc
     if not permissions.can_edit_customer(actor, customer):
@@ -216,8 +216,8 @@ def customer_update(
     customer.save()
     if {"name", "phone"} & set(changed):
         search_keys_rebuild(customer_ids=[customer.pk])
-    labels = ", ".join(str(getattr(Customer._meta.get_field(f), "verbose_name", f)) for f in changed)
-    _log(customer, actor=actor, kind=Activity.Kind.SYSTEM, subject=f"Profile updated: {labels}")
+    # Field names, not labels: the timeline shows them in the reader's language, not the editor's.
+    _log(customer, actor=actor, kind=Activity.Kind.SYSTEM, subject=f"Profile updated: {', '.join(changed)}")
     return customer
 
 
@@ -274,11 +274,20 @@ def consent_set(
     source: str,
     at: dt.datetime | None = None,
 ) -> Consent:
-    """Record consent or opt-out (退订) for one channel; the history table keeps every change."""
+    """Record consent or opt-out (退订) for one channel; the history table keeps every change.
+
+    Anyone who may see the customer can record an opt-out (a DCRC agent hears it on the phone);
+    only roles that edit customers can record a grant. ``actor`` is None for the customer's own
+    actions (unsubscribe link, SMS reply).
+    """
     if channel not in Consent.Channel.values:
         raise ValidationFailed({"channel": [f"unknown channel {channel!r}"]})
     if source not in Consent.Source.values:
         raise ValidationFailed({"source": [f"unknown consent source {source!r}"]})
+    if actor is not None and granted and actor.role not in permissions.WRITE_ROLES:
+        raise PermissionDenied(
+            "only the owner rep and managers record a consent; anyone may record an opt-out"
+        )
     consent, created = Consent.objects.select_for_update().get_or_create(
         customer=customer,
         channel=channel,
@@ -289,6 +298,7 @@ def consent_set(
             "recorded_by": actor,
         },
     )
+    changed = created
     if not created and consent.granted != granted:
         consent.granted = granted
         consent.source = source
@@ -296,7 +306,8 @@ def consent_set(
         consent.recorded_by = actor
         consent._history_user = actor  # type: ignore[attr-defined]
         consent.save()
-    if created or consent.granted == granted:
+        changed = True
+    if changed:
         word = "granted" if granted else "withdrawn (opt-out)"
         _log(
             customer,

@@ -62,7 +62,7 @@ def test_update_records_history_before_after_and_timeline(org_world):
     assert history[0]["changes"] == [{"field": "wechat", "old": "old_id", "new": "new_id"}]
     assert history[0]["user"] == "rep1"
     subjects = list(Activity.objects.filter(customer=c).values_list("subject", flat=True))
-    assert any("WeChat" in s for s in subjects)
+    assert "Profile updated: wechat" in subjects
 
 
 def test_update_stale_version_conflicts_and_changes_nothing(org_world):

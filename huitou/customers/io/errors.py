@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from huitou.core.errors import HuitouError
+
+
+class ImportFileError(HuitouError):
+    """The file as a whole cannot be imported (unreadable, wrong encoding, missing column...)."""
