@@ -1,0 +1,1 @@
+"""Customer analytics: lifetime-value models and purchase summaries (pure numpy/scipy)."""
