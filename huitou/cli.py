@@ -178,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", cmd_export, "export customers, products or purchases to .csv or .xlsx"),
     ):
         x = sub.add_parser(name, help=helptext)
-        x.add_argument("kind", choices=["customers", "products", "purchases"])
+        # "products" is the catalogue; on import a file naming customers or VINs is read as owned
+        # products. "owned_products" names the customers' products explicitly (export needs it).
+        x.add_argument("kind", choices=["customers", "products", "owned_products", "purchases"])
         x.add_argument("path")
         x.add_argument("--org", help="organisation slug (default: the only one)")
         if name == "import":
