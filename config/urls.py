@@ -1,3 +1,6 @@
+import os
+
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -10,3 +13,7 @@ urlpatterns = [
     path("customers/", include("huitou.customers.urls")),
     path("api/v1/", include("huitou.api.urls")),
 ]
+
+# Benchmark baselines (bench/views.py); never mounted unless asked for.
+if getattr(settings, "BENCH_VIEWS", os.environ.get("HUITOU_BENCH") == "1"):
+    urlpatterns.append(path("bench/", include("bench.views")))
