@@ -146,6 +146,7 @@ class Customer(TimeStampedModel):
     # History is looked up by customer id only; indexes copied from the live table would double the
     # write cost of every change and import.
     history = HistoricalRecords(
+        user_db_constraint=False,
         excluded_fields=["updated_at"],
         no_db_index=["organisation", "owner", "store", "referred_by", "merged_into", "external_id"],
     )
@@ -194,7 +195,7 @@ class CustomerPhone(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones", db_index=False)
     number = models.CharField(_("number"), max_length=20)
     label = models.CharField(_("label"), max_length=32, blank=True)
-    history = HistoricalRecords(no_db_index=["number"])
+    history = HistoricalRecords(user_db_constraint=False, no_db_index=["number"])
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "number"], name="customer_phone_unique")]
@@ -217,7 +218,7 @@ class PersonalDate(models.Model):
     lunar_month = models.PositiveSmallIntegerField(null=True, blank=True)
     lunar_day = models.PositiveSmallIntegerField(null=True, blank=True)
     lunar_leap = models.BooleanField(default=False)
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
 
 class Consent(models.Model):
@@ -244,9 +245,9 @@ class Consent(models.Model):
     source = models.CharField(_("source"), max_length=20, choices=Source.choices)
     recorded_at = models.DateTimeField(_("recorded at"))
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False, no_db_index=["customer", "recorded_by"])
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "channel"], name="consent_channel_unique")]
@@ -266,7 +267,7 @@ class Product(TimeStampedModel):
     price = models.DecimalField(_("price"), max_digits=12, decimal_places=2, null=True, blank=True)
     usage_notes = models.TextField(_("usage notes"), blank=True)
     active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(user_db_constraint=False, excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = _("product")
@@ -299,6 +300,7 @@ class OwnedProduct(TimeStampedModel):
     usage = models.CharField(_("use"), max_length=120, blank=True)
     active = models.BooleanField(_("still owned"), default=True)
     history = HistoricalRecords(
+        user_db_constraint=False,
         excluded_fields=["updated_at"],
         no_db_index=["organisation", "customer", "product", "external_id", "vin"],
     )
@@ -350,6 +352,7 @@ class Purchase(TimeStampedModel):
     paid_on = models.DateField(_("paid on"), null=True, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
     history = HistoricalRecords(
+        user_db_constraint=False,
         excluded_fields=["updated_at"],
         no_db_index=["organisation", "customer", "store", "rep", "external_id"],
     )
@@ -437,7 +440,7 @@ class Testimonial(TimeStampedModel):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(user_db_constraint=False, excluded_fields=["updated_at"])
 
 
 class ConfidentialNote(TimeStampedModel):
@@ -446,7 +449,7 @@ class ConfidentialNote(TimeStampedModel):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="confidential_notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     body = models.TextField(_("note"))
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(user_db_constraint=False, excluded_fields=["updated_at"])
 
 
 class PrivacyRequest(models.Model):
