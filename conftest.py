@@ -26,6 +26,16 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Caches (list counts) must not carry over between tests that reuse ids."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def org_world(db):
     """A dealer group: two stores, a team each, users of every role, plus another organisation."""

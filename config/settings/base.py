@@ -197,6 +197,12 @@ else:
 
 HUITOU_IMPORT_DIR = VAR_DIR / "imports"
 
+# Short-lived caches (list counts): per process in the embedded mode, shared through Redis when scaled.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "huitou"}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

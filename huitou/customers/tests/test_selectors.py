@@ -71,3 +71,20 @@ def test_360_hides_confidential_from_dcrc(org_world):
     services.confidential_note_add(actor=org_world.rep1, customer_id=c.pk, body="秘密")
     assert customer_360(org_world.dcrc, c.pk).confidential_notes is None
     assert [n.body for n in customer_360(org_world.manager1, c.pk).confidential_notes] == ["秘密"]
+
+
+def test_count_is_free_on_a_last_page_and_cached_otherwise(org_world, django_assert_num_queries):
+    for i in range(5):
+        CustomerFactory(owner=org_world.rep1, name=f"客户{i}")
+    rep = org_world.rep1
+    rep.organisation  # noqa: B018 - load the organisation first; it is cached on the user
+    with django_assert_num_queries(1):  # only the page: the total comes from its rows
+        page = customer_list(rep, CustomerFilters(), size=10)
+    assert page.total == 5 and not page.has_next
+    first = customer_list(rep, CustomerFilters(), size=2)
+    assert first.total == 5 and first.has_next
+    services.customer_create(actor=rep, data={"name": "新来的"})
+    again = customer_list(rep, CustomerFilters(sort="name"), size=2)  # other sort, same list
+    assert again.total == 5  # the count is reused for a minute, not recomputed per page
+    other = customer_list(rep, CustomerFilters(q="新来"), size=2)
+    assert other.total == 1
