@@ -77,7 +77,7 @@ def test_count_is_free_on_a_last_page_and_cached_otherwise(org_world, django_ass
     for i in range(5):
         CustomerFactory(owner=org_world.rep1, name=f"客户{i}")
     rep = org_world.rep1
-    rep.organisation  # noqa: B018 - load the organisation first; it is cached on the user
+    _ = rep.organisation  # load it first: it is cached on the user
     with django_assert_num_queries(1):  # only the page: the total comes from its rows
         page = customer_list(rep, CustomerFilters(), size=10)
     assert page.total == 5 and not page.has_next
