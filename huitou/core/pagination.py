@@ -60,7 +60,9 @@ def paginate(
         if not has_next and (rows or page == 1):
             total = offset + len(rows)  # the last page tells the exact total for free
         elif count_cache_key:
-            total = cache.get_or_set(count_cache_key, lambda: _capped_count(qs), COUNT_CACHE_SECONDS)
+            total = int(
+                cache.get_or_set(count_cache_key, lambda: _capped_count(qs), COUNT_CACHE_SECONDS) or 0
+            )
         else:
             total = _capped_count(qs)
         capped = total > COUNT_CAP

@@ -29,7 +29,7 @@ from huitou.core.pagination import MAX_PAGE_SIZE
 from huitou.core.phones import mask_phone
 
 from . import selectors, services
-from .models import Activity, Calendar, Consent, Customer, Purchase
+from .models import Activity, Calendar, Consent, Customer, PersonalDate, Purchase, Testimonial
 
 router = Router(tags=["customers"])
 
@@ -181,6 +181,26 @@ class PurchaseIn(_In):
 
 class ConfidentialNoteIn(_In):
     body: str = Field(..., min_length=1)
+
+
+class PersonalDateIn(_In):
+    kind: PersonalDate.Kind
+    label: str = Field("", max_length=64)
+    calendar: Calendar = Calendar.SOLAR
+    date: dt.date | None = Field(None, description="Required for a solar date; never in the future")
+    lunar_month: int | None = Field(None, description="1–12, required for a lunar date")
+    lunar_day: int | None = Field(None, description="1–30, required for a lunar date")
+    lunar_leap: bool = False
+
+
+class TestimonialIn(_In):
+    text: str = Field(..., min_length=1)
+    product_id: int | None = None
+    consent_given: bool
+
+
+class TestimonialConsentIn(_In):
+    consent_given: bool
 
 
 class ReassignIn(_In):
@@ -351,6 +371,32 @@ class ActivityOut(Schema):
         return obj.user.label if obj.user else ""
 
 
+class PersonalDateOut(Schema):
+    id: int
+    kind: str
+    label: str
+    calendar: str
+    date: dt.date | None
+    lunar_month: int | None
+    lunar_day: int | None
+    lunar_leap: bool
+
+
+class TestimonialOut(Schema):
+    id: int
+    product_id: int | None
+    product_name: str
+    text: str
+    consent_given: bool
+    consent_at: dt.datetime | None
+    recorded_by_id: int | None
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_product_name(obj: Testimonial) -> str:
+        return obj.product.name if obj.product else ""
+
+
 class Customer360Out(Schema):
     customer: CustomerOut
     owned_products: list[OwnedProductOut]
@@ -360,6 +406,10 @@ class Customer360Out(Schema):
         description="null when the viewer may not read confidential notes"
     )
     can_edit: bool
+    personal_dates: list[PersonalDateOut]
+    testimonials: list[TestimonialOut] = Field(
+        description="All of the customer's testimonials; only those with consent_given may be used"
+    )
 
 
 class TimelineOut(Schema):
@@ -512,6 +562,8 @@ def customer_detail(request: AuthedRequest, customer_id: int) -> Any:
         "consents": [c for _channel, c in sorted(data.consents.items())],
         "confidential_notes": data.confidential_notes,
         "can_edit": data.can_edit,
+        "personal_dates": data.personal_dates,
+        "testimonials": data.testimonials,
     }
 
 
@@ -589,3 +641,51 @@ def purchase_create(request: AuthedRequest, customer_id: int, payload: PurchaseI
 def confidential_note_create(request: AuthedRequest, customer_id: int, payload: ConfidentialNoteIn) -> Any:
     note = services.confidential_note_add(actor=request.user, customer_id=customer_id, body=payload.body)
     return Status(201, note)
+
+
+@router.post(
+    "/{int:customer_id}/personal-dates",
+    response=_responses(PersonalDateOut, 201),
+    summary="Add a personal date (wedding, child's birthday, …)",
+)
+def personal_date_create(request: AuthedRequest, customer_id: int, payload: PersonalDateIn) -> Any:
+    item = services.personal_date_add(actor=request.user, customer_id=customer_id, **payload.model_dump())
+    return Status(201, item)
+
+
+@router.delete(
+    "/{int:customer_id}/personal-dates/{int:date_id}",
+    response=_responses(None, 204),
+    summary="Remove a personal date",
+)
+def personal_date_delete(request: AuthedRequest, customer_id: int, date_id: int) -> Any:
+    services.personal_date_remove(actor=request.user, date_id=date_id, customer_id=customer_id)
+    return Status(204, None)
+
+
+@router.post(
+    "/{int:customer_id}/testimonials",
+    response=_responses(TestimonialOut, 201),
+    summary="Record a testimonial",
+)
+def testimonial_create(request: AuthedRequest, customer_id: int, payload: TestimonialIn) -> Any:
+    testimonial = services.testimonial_add(
+        actor=request.user, customer_id=customer_id, **payload.model_dump()
+    )
+    return Status(201, testimonial)
+
+
+@router.post(
+    "/{int:customer_id}/testimonials/{int:testimonial_id}/consent",
+    response=_responses(TestimonialOut),
+    summary="Give or withdraw consent to use a testimonial",
+)
+def testimonial_consent(
+    request: AuthedRequest, customer_id: int, testimonial_id: int, payload: TestimonialConsentIn
+) -> Any:
+    return services.testimonial_set_consent(
+        actor=request.user,
+        testimonial_id=testimonial_id,
+        consent_given=payload.consent_given,
+        customer_id=customer_id,
+    )

@@ -12,7 +12,7 @@ from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
 
 from . import selectors, services
-from .models import Activity, Consent, Customer, OwnedProduct, Purchase
+from .models import Activity, Calendar, Consent, Customer, OwnedProduct, PersonalDate, Purchase
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
@@ -329,3 +329,35 @@ def _user_option(user: User) -> str:
     if user.left_at is not None or not user.is_active:
         text += " · " + gettext("left")
     return text
+
+
+class PersonalDateForm(StyledForm):
+    kind = forms.ChoiceField(label=_("kind"), choices=PersonalDate.Kind.choices)
+    label = forms.CharField(label=_("label"), max_length=64, required=False)
+    calendar = forms.ChoiceField(label=_("calendar"), choices=Calendar.choices, initial=Calendar.SOLAR)
+    date = forms.DateField(label=_("date (solar)"), required=False, widget=DateInput())
+    lunar_month = forms.IntegerField(
+        label=_("lunar month"), required=False, widget=forms.NumberInput(attrs={"min": 1, "max": 12})
+    )
+    lunar_day = forms.IntegerField(
+        label=_("lunar day"), required=False, widget=forms.NumberInput(attrs={"min": 1, "max": 30})
+    )
+    lunar_leap = forms.BooleanField(label=_("leap month"), required=False)
+
+
+class TestimonialForm(StyledForm):
+    text = forms.CharField(label=_("testimonial"), widget=forms.Textarea)
+    product_id = forms.TypedChoiceField(
+        label=_("product"), required=False, coerce=int, empty_value=None, choices=[]
+    )
+    consent_given = forms.BooleanField(label=_("customer consents to its use"), required=False)
+
+    def __init__(self, *args: Any, viewer: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        product = self.fields["product_id"]
+        assert isinstance(product, forms.TypedChoiceField)
+        product.choices = [("", "—")] + [(p.pk, p.name) for p in selectors.products_for_org(viewer)]
+
+
+class TestimonialConsentForm(forms.Form):
+    consent_given = forms.TypedChoiceField(choices=[("1", "1"), ("0", "0")], coerce=lambda v: v == "1")

@@ -24,7 +24,10 @@ from .models import (
     CustomerPhone,
     CustomerSearchKey,
     OwnedProduct,
+    PersonalDate,
+    Product,
     Purchase,
+    Testimonial,
 )
 
 if TYPE_CHECKING:
@@ -172,6 +175,8 @@ class Customer360:
     confidential_notes: list[ConfidentialNote] | None
     can_edit: bool
     full_phone: bool
+    personal_dates: list[PersonalDate]
+    testimonials: list[Testimonial]
 
 
 def customer_360(viewer: User, customer_id: int, *, timeline_limit: int = 50) -> Customer360:
@@ -196,6 +201,10 @@ def customer_360(viewer: User, customer_id: int, *, timeline_limit: int = 50) ->
         confidential_notes=confidential,
         can_edit=permissions.can_edit_customer(viewer, customer),
         full_phone=permissions.sees_full_phone(viewer),
+        personal_dates=list(customer.personal_dates.order_by("kind", "id")),
+        testimonials=list(
+            customer.testimonials.select_related("product", "recorded_by").order_by("-created_at", "-id")
+        ),
     )
 
 
@@ -281,3 +290,25 @@ def customer_timeline(
     if kind:
         qs = qs.filter(kind=kind)
     return paginate(qs, page=page, size=size, count=False)
+
+
+def testimonials_for_product(
+    viewer: User, product_id: int, *, consented_only: bool = True
+) -> list[Testimonial]:
+    """Testimonials about one product from customers the viewer may see, newest first.
+
+    ``consented_only`` stays on for anything shown outside the customer's own page (the case
+    book): a testimonial whose consent was withdrawn must not be used.
+    """
+    qs = Testimonial.objects.filter(product_id=product_id, customer__in=customer_queryset(viewer))
+    if consented_only:
+        qs = qs.filter(consent_given=True)
+    return list(qs.select_related("customer", "product").order_by("-created_at", "-id"))
+
+
+def products_for_org(viewer: User, *, limit: int = 200) -> list[Product]:
+    """Active products of the viewer's catalogue, by name, for pick lists."""
+    if not permissions.is_active_member(viewer):
+        return []
+    qs = Product.objects.filter(organisation_id=permissions.org_id(viewer), active=True)
+    return list(qs.order_by("name", "id")[:limit])

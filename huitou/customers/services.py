@@ -17,13 +17,17 @@ from huitou.core.text import customer_keys, plate_normalise
 
 from .models import (
     Activity,
+    Calendar,
     ConfidentialNote,
     Consent,
     Customer,
     CustomerPhone,
     CustomerSearchKey,
     OwnedProduct,
+    PersonalDate,
+    Product,
     Purchase,
+    Testimonial,
 )
 
 if TYPE_CHECKING:
@@ -451,6 +455,147 @@ __all__ = [
     "customer_update",
     "customers_reassign",
     "owned_product_add",
+    "personal_date_add",
+    "personal_date_remove",
     "purchase_add",
     "search_keys_rebuild",
+    "testimonial_add",
+    "testimonial_set_consent",
 ]
+
+
+def _editable_customer(actor: User, customer_id: int) -> Customer:
+    from .selectors import customer_get
+
+    customer = customer_get(actor, customer_id)
+    if not permissions.can_edit_customer(actor, customer):
+        raise PermissionDenied("your role cannot edit customers")
+    return customer
+
+
+@transaction.atomic
+def personal_date_add(
+    *,
+    actor: User,
+    customer_id: int,
+    kind: str,
+    label: str = "",
+    calendar: str = "solar",
+    date: dt.date | None = None,
+    lunar_month: int | None = None,
+    lunar_day: int | None = None,
+    lunar_leap: bool = False,
+) -> PersonalDate:
+    """A date in the customer's life worth a greeting (wedding, a child's birthday, …)."""
+    customer = _editable_customer(actor, customer_id)
+    errors: dict[str, list[str]] = {}
+    if kind not in PersonalDate.Kind.values:
+        errors.setdefault("kind", []).append(f"unknown kind {kind!r}")
+    label = (label or "").strip()
+    if len(label) > 64:
+        errors.setdefault("label", []).append("at most 64 characters")
+    if calendar not in Calendar.values:
+        errors.setdefault("calendar", []).append(f"unknown calendar {calendar!r}")
+    elif calendar == Calendar.LUNAR:
+        if lunar_month is None or not 1 <= int(lunar_month) <= 12:
+            errors.setdefault("lunar_month", []).append("lunar month must be 1–12")
+        if lunar_day is None or not 1 <= int(lunar_day) <= 30:
+            errors.setdefault("lunar_day", []).append("lunar day must be 1–30")
+    elif date is None:
+        errors.setdefault("date", []).append("required")
+    # These are anniversaries of things that happened; a future day is a typing mistake.
+    if date is not None and date > timezone.localdate():
+        errors.setdefault("date", []).append("date is in the future")
+    if errors:
+        raise ValidationFailed(errors)
+    lunar = calendar == Calendar.LUNAR
+    item = PersonalDate(
+        customer=customer,
+        kind=kind,
+        label=label,
+        calendar=calendar,
+        date=date,
+        lunar_month=int(lunar_month) if lunar and lunar_month is not None else None,
+        lunar_day=int(lunar_day) if lunar and lunar_day is not None else None,
+        lunar_leap=bool(lunar_leap) if lunar else False,
+    )
+    item._history_user = actor  # type: ignore[attr-defined]
+    item.save()
+    _log(customer, actor=actor, kind=Activity.Kind.SYSTEM, subject=f"Personal date added: {kind}")
+    return item
+
+
+@transaction.atomic
+def personal_date_remove(*, actor: User, date_id: int, customer_id: int | None = None) -> None:
+    """Delete a personal date; ``customer_id``, when given, must be the customer it belongs to."""
+    item = PersonalDate.objects.filter(pk=date_id).first()
+    if item is None or (customer_id is not None and item.customer_id != customer_id):
+        raise NotFound("personal date")
+    # Out of the actor's scope reads as missing, exactly like the customer itself.
+    customer = _editable_customer(actor, item.customer_id)
+    kind = item.kind
+    item._history_user = actor  # type: ignore[attr-defined]
+    item.delete()
+    _log(customer, actor=actor, kind=Activity.Kind.SYSTEM, subject=f"Personal date removed: {kind}")
+
+
+@transaction.atomic
+def testimonial_add(
+    *, actor: User, customer_id: int, text: str, product_id: int | None = None, consent_given: bool
+) -> Testimonial:
+    """Record the customer's words (客户见证); usable in a case book only while they consent."""
+    customer = _editable_customer(actor, customer_id)
+    errors: dict[str, list[str]] = {}
+    text = (text or "").strip()
+    if not text:
+        errors.setdefault("text", []).append("required")
+    product = None
+    if product_id is not None:
+        product = Product.objects.filter(organisation_id=permissions.org_id(actor), pk=product_id).first()
+        if product is None:
+            errors.setdefault("product_id", []).append("not in your organisation")
+    if errors:
+        raise ValidationFailed(errors)
+    testimonial = Testimonial(
+        customer=customer,
+        product=product,
+        text=text,
+        consent_given=bool(consent_given),
+        consent_at=timezone.now() if consent_given else None,
+        recorded_by=actor,
+    )
+    testimonial._history_user = actor  # type: ignore[attr-defined]
+    testimonial.save()
+    _log(customer, actor=actor, kind=Activity.Kind.SYSTEM, subject="Testimonial recorded")
+    return testimonial
+
+
+@transaction.atomic
+def testimonial_set_consent(
+    *, actor: User, testimonial_id: int, consent_given: bool, customer_id: int | None = None
+) -> Testimonial:
+    """Give or withdraw the customer's consent to use a testimonial.
+
+    ``customer_id``, when given, must be the customer the testimonial belongs to.
+
+    Like a marketing opt-out, anyone who may see the customer can record a withdrawal (the
+    customer may say so to a DCRC agent on the phone); only roles that edit customers record
+    a consent.
+    """
+    from .selectors import customer_get
+
+    testimonial = Testimonial.objects.select_for_update().filter(pk=testimonial_id).first()
+    if testimonial is None or (customer_id is not None and testimonial.customer_id != customer_id):
+        raise NotFound("testimonial")
+    customer = customer_get(actor, testimonial.customer_id)
+    if consent_given and not permissions.can_edit_customer(actor, customer):
+        raise PermissionDenied("only the owner rep and managers record a consent; anyone may withdraw it")
+    if testimonial.consent_given == consent_given:
+        return testimonial
+    testimonial.consent_given = consent_given
+    testimonial.consent_at = timezone.now() if consent_given else None
+    testimonial._history_user = actor  # type: ignore[attr-defined]
+    testimonial.save()
+    word = "given" if consent_given else "withdrawn"
+    _log(customer, actor=actor, kind=Activity.Kind.SYSTEM, subject=f"Testimonial consent {word}")
+    return testimonial

@@ -17,6 +17,18 @@ urlpatterns = [
     path("<int:pk>/purchases/", views.purchase_add_view, name="purchase_add"),
 ]
 
+# Personal dates and testimonials on the customer page.
+urlpatterns += [
+    path("<int:pk>/dates/", views.personal_date_add_view, name="date_add"),
+    path("<int:pk>/dates/<int:date_id>/remove/", views.personal_date_remove_view, name="date_remove"),
+    path("<int:pk>/testimonials/", views.testimonial_add_view, name="testimonial_add"),
+    path(
+        "<int:pk>/testimonials/<int:testimonial_id>/consent/",
+        views.testimonial_consent_view,
+        name="testimonial_consent",
+    ),
+]
+
 # Duplicates, merge and PIPL requests (views_admin).
 from . import views_admin  # noqa: E402
 

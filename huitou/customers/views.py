@@ -34,11 +34,14 @@ from .forms import (
     ConsentForm,
     CustomerForm,
     OwnedProductForm,
+    PersonalDateForm,
     PurchaseForm,
     ReassignForm,
+    TestimonialConsentForm,
+    TestimonialForm,
     add_service_errors,
 )
-from .models import Activity, Consent, Customer
+from .models import Activity, Consent, Customer, PersonalDate
 
 PAGE_SIZE = 50
 SORT_CHOICES = [
@@ -212,8 +215,17 @@ _SYSTEM_SUBJECTS = [
         gettext_lazy("Consent withdrawn (opt-out): %(channel)s"),
     ),
     (re.compile(r"^Reassigned to (?P<user>.*)$"), gettext_lazy("Reassigned to %(user)s")),
+    (re.compile(r"^Personal date added: (?P<kind>\w+)$"), gettext_lazy("Personal date added: %(kind)s")),
+    (
+        re.compile(r"^Personal date removed: (?P<kind>\w+)$"),
+        gettext_lazy("Personal date removed: %(kind)s"),
+    ),
+    (re.compile(r"^Testimonial recorded$"), gettext_lazy("Testimonial recorded")),
+    (re.compile(r"^Testimonial consent given$"), gettext_lazy("Testimonial consent given")),
+    (re.compile(r"^Testimonial consent withdrawn$"), gettext_lazy("Testimonial consent withdrawn")),
 ]
 _CHANNELS = dict(Consent.Channel.choices)
+_DATE_KINDS = dict(PersonalDate.Kind.choices)
 
 
 def _field_label(name: str) -> str:
@@ -232,6 +244,8 @@ def activity_subject(activity: Activity) -> str:
             parts = match.groupdict()
             if "channel" in parts:
                 parts["channel"] = str(_CHANNELS.get(parts["channel"], parts["channel"]))
+            if "kind" in parts:
+                parts["kind"] = str(_DATE_KINDS.get(parts["kind"], parts["kind"]))
             if "fields" in parts:
                 parts["fields"] = ", ".join(_field_label(f.strip()) for f in parts["fields"].split(","))
             return str(template) % parts
@@ -263,6 +277,9 @@ def _render_detail(request: AuthedRequest, pk: int, status: int = 200, **forms: 
         "note_form": forms.get("note_form") or ConfidentialNoteForm(),
         "product_form": forms.get("product_form") or OwnedProductForm(),
         "purchase_form": forms.get("purchase_form") or PurchaseForm(initial={"margin": 0, "paid_amount": 0}),
+        "date_form": forms.get("date_form") or PersonalDateForm(),
+        "testimonial_form": forms.get("testimonial_form")
+        or (TestimonialForm(viewer=request.user) if data.can_edit else None),
         "open_section": forms.get("open_section", ""),
         "can_log": permissions.can_log_activity(request.user),
     }
@@ -443,3 +460,74 @@ def reassign_view(request: AuthedRequest) -> HttpResponse:
             )
             return HttpResponseRedirect(reverse("customers:reassign"))
     return render(request, "customers/reassign.html", {"form": form})
+
+
+@login_required
+@require_POST
+def personal_date_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    customer = _customer_or_404(request, pk)
+    if not permissions.can_edit_customer(request.user, customer):
+        raise DjangoPermissionDenied
+    form = PersonalDateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.personal_date_add(actor=request.user, customer_id=pk, **form.cleaned_data)
+        except ValidationFailed as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Personal date added."))
+            return redirect(reverse("customers:detail", args=[pk]) + "#personal-dates")
+    return _render_detail(request, pk, status=422, date_form=form)
+
+
+@login_required
+@require_POST
+def personal_date_remove_view(request: AuthedRequest, pk: int, date_id: int) -> HttpResponse:
+    try:
+        services.personal_date_remove(actor=request.user, date_id=date_id, customer_id=pk)
+    except NotFound as exc:
+        raise Http404 from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied from exc
+    messages.success(request, _("Personal date removed."))
+    return redirect(reverse("customers:detail", args=[pk]) + "#personal-dates")
+
+
+@login_required
+@require_POST
+def testimonial_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    customer = _customer_or_404(request, pk)
+    if not permissions.can_edit_customer(request.user, customer):
+        raise DjangoPermissionDenied
+    form = TestimonialForm(request.POST, viewer=request.user)
+    if form.is_valid():
+        try:
+            services.testimonial_add(actor=request.user, customer_id=pk, **form.cleaned_data)
+        except ValidationFailed as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Testimonial recorded."))
+            return redirect(reverse("customers:detail", args=[pk]) + "#testimonials")
+    return _render_detail(request, pk, status=422, testimonial_form=form)
+
+
+@login_required
+@require_POST
+def testimonial_consent_view(request: AuthedRequest, pk: int, testimonial_id: int) -> HttpResponse:
+    customer = _customer_or_404(request, pk)
+    form = TestimonialConsentForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(status=400)
+    try:
+        services.testimonial_set_consent(
+            actor=request.user,
+            testimonial_id=testimonial_id,
+            consent_given=form.cleaned_data["consent_given"],
+            customer_id=customer.pk,
+        )
+    except NotFound as exc:
+        raise Http404 from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied from exc
+    messages.success(request, _("Consent to use the testimonial recorded."))
+    return redirect(reverse("customers:detail", args=[pk]) + "#testimonials")

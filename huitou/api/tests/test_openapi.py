@@ -22,6 +22,10 @@ EXPECTED = {
     "/api/v1/customers/{customer_id}/owned-products": {"post"},
     "/api/v1/customers/{customer_id}/purchases": {"post"},
     "/api/v1/customers/{customer_id}/confidential-notes": {"post"},
+    "/api/v1/customers/{customer_id}/personal-dates": {"post"},
+    "/api/v1/customers/{customer_id}/personal-dates/{date_id}": {"delete"},
+    "/api/v1/customers/{customer_id}/testimonials": {"post"},
+    "/api/v1/customers/{customer_id}/testimonials/{testimonial_id}/consent": {"post"},
 }
 
 
