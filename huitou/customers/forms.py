@@ -92,7 +92,13 @@ def _style(form: forms.Form) -> None:
 
 
 class StyledForm(forms.Form):
+    # Forms that share the 360 page set this so their element ids differ (both the activity and
+    # the purchase form have a "kind"); field names, and so what they post, stay the same.
+    id_prefix = ""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if self.id_prefix:
+            kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
         super().__init__(*args, **kwargs)
         _style(self)
 
@@ -264,6 +270,7 @@ class ActivityForm(StyledForm):
 
 
 class ConfidentialNoteForm(StyledForm):
+    id_prefix = "note"
     body = forms.CharField(label=_("confidential note"), widget=forms.Textarea)
 
 
@@ -273,6 +280,7 @@ class ConsentForm(forms.Form):
 
 
 class OwnedProductForm(StyledForm):
+    id_prefix = "product"
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields.update(
@@ -287,6 +295,7 @@ class OwnedProductForm(StyledForm):
 
 
 class PurchaseForm(StyledForm):
+    id_prefix = "purchase"
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields.update(
@@ -332,6 +341,7 @@ def _user_option(user: User) -> str:
 
 
 class PersonalDateForm(StyledForm):
+    prefix = "date"  # the 360 page shows several forms; their field ids must not collide (id_kind)
     kind = forms.ChoiceField(label=_("kind"), choices=PersonalDate.Kind.choices)
     label = forms.CharField(label=_("label"), max_length=64, required=False)
     calendar = forms.ChoiceField(label=_("calendar"), choices=Calendar.choices, initial=Calendar.SOLAR)
@@ -346,6 +356,7 @@ class PersonalDateForm(StyledForm):
 
 
 class TestimonialForm(StyledForm):
+    prefix = "testimonial"
     text = forms.CharField(label=_("testimonial"), widget=forms.Textarea)
     product_id = forms.TypedChoiceField(
         label=_("product"), required=False, coerce=int, empty_value=None, choices=[]

@@ -374,7 +374,12 @@ def test_rep_adds_a_date_through_the_page_and_sees_it(client, org_world, zhang):
 
     response = client.post(
         reverse("customers:date_add", args=[zhang.pk]),
-        {"kind": "wedding", "label": "结婚十周年", "calendar": "solar", "date": "2015-10-01"},
+        {
+            "date-kind": "wedding",
+            "date-label": "结婚十周年",
+            "date-calendar": "solar",
+            "date-date": "2015-10-01",
+        },
     )
 
     assert response.status_code == 302
@@ -387,7 +392,7 @@ def test_page_shows_a_field_error_for_a_lunar_date_without_month(client, org_wor
 
     response = client.post(
         reverse("customers:date_add", args=[zhang.pk]),
-        {"kind": "wedding", "calendar": "lunar", "lunar_day": "5"},
+        {"date-kind": "wedding", "date-calendar": "lunar", "date-lunar_day": "5"},
     )
 
     assert response.status_code == 422
@@ -412,7 +417,11 @@ def test_rep_records_a_testimonial_through_the_page(client, org_world, zhang, pr
 
     response = client.post(
         reverse("customers:testimonial_add", args=[zhang.pk]),
-        {"text": "提车很顺利", "product_id": str(product.pk), "consent_given": "on"},
+        {
+            "testimonial-text": "提车很顺利",
+            "testimonial-product_id": str(product.pk),
+            "testimonial-consent_given": "on",
+        },
     )
 
     assert response.status_code == 302
@@ -438,8 +447,8 @@ def test_rep_withdraws_testimonial_consent_through_the_page(client, org_world, z
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("customers:date_add", {"kind": "wedding", "calendar": "solar", "date": "2015-10-01"}),
-        ("customers:testimonial_add", {"text": "好", "consent_given": "on"}),
+        ("customers:date_add", {"date-kind": "wedding", "date-calendar": "solar", "date-date": "2015-10-01"}),
+        ("customers:testimonial_add", {"testimonial-text": "好", "testimonial-consent_given": "on"}),
     ],
 )
 def test_dcrc_gets_403_and_nothing_is_saved(client, org_world, zhang, name, data):

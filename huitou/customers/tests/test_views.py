@@ -482,3 +482,12 @@ def test_english_switch_renders_english_labels(client, org_world):
     html = client.get(reverse("customers:list")).content.decode()
     assert "New customer" in html
     assert "新建客户" not in html
+
+
+def test_360_page_has_no_duplicate_element_ids(client, org_world):
+    """Several forms share the page; a repeated id makes labels and scripts hit the wrong field."""
+    c = CustomerFactory(owner=org_world.rep1)
+    html = login(client, org_world.rep1).get(reverse("customers:detail", args=[c.pk])).content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    assert duplicates == []
