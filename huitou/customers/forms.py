@@ -281,6 +281,7 @@ class ConsentForm(forms.Form):
 
 class OwnedProductForm(StyledForm):
     id_prefix = "product"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields.update(
@@ -296,6 +297,7 @@ class OwnedProductForm(StyledForm):
 
 class PurchaseForm(StyledForm):
     id_prefix = "purchase"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields.update(
