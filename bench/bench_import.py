@@ -1,6 +1,7 @@
 """Import benchmark: `huitou import customers` against PostgreSQL COPY of the same file.
 
     python bench/bench_import.py [--rows 1000000] [--database-url postgresql://postgres@127.0.0.1:5432/huitou_bench]
+    python bench/bench_import.py --sqlite [--rows 200000]   # the same import into a fresh SQLite file
 
 ``run()`` writes a realistic customer CSV in the documented layout (docs/IMPORT.md), drops and
 creates the database named in the URL, migrates it, loads an organisation with stores and reps,
@@ -14,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -243,13 +245,72 @@ def run(database_url: str, rows: int, workdir: Path, *, keep: bool = False) -> d
     return figures
 
 
+def run_sqlite(rows: int, workdir: Path) -> dict[str, Any]:
+    """Time the same import into a fresh SQLite file (no COPY baseline there).
+
+    A child process, so that Django reads DATABASE_URL at start-up and applies the project's
+    SQLite settings (WAL, synchronous=NORMAL, IMMEDIATE transactions) as in production."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"customers-{rows}.csv"
+    if not path.exists():
+        write_csv(path, rows)
+    db = workdir / "bench-import.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db.resolve()}",
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    }
+    child = [sys.executable, str(Path(__file__).resolve()), "--sqlite-child", str(path)]
+    out = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout))
+
+
+def _sqlite_child(path: Path) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    _load_people()
+    from huitou.customers.io import import_file
+    from huitou.customers.models import Customer, CustomerSearchKey
+
+    start = time.perf_counter()
+    result = import_file(kind="customers", path=path, organisation_slug="bench", progress=False)
+    import_s = time.perf_counter() - start
+    rows = result.rows
+    return {
+        "database": "sqlite",
+        "rows": rows,
+        "created": result.created,
+        "rejected": result.rejected_rows,
+        "customers_in_db": Customer.objects.count(),
+        "history_rows": Customer.history.count(),  # type: ignore[attr-defined]
+        "search_keys": CustomerSearchKey.objects.count(),
+        "import_seconds": round(import_s, 2),
+        "import_rows_per_s": round(rows / import_s),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/huitou_bench")
     parser.add_argument("--workdir", default="var/bench")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument("--sqlite", action="store_true", help="import into a fresh SQLite file instead")
+    parser.add_argument("--sqlite-child", metavar="CSV", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sqlite_child:
+        print(json.dumps(_sqlite_child(Path(args.sqlite_child))))
+        return
+    if args.sqlite:
+        print(json.dumps(run_sqlite(args.rows, Path(args.workdir)), indent=2))
+        return
     print(json.dumps(run(args.database_url, args.rows, Path(args.workdir), keep=args.keep), indent=2))
 
 

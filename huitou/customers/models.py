@@ -179,8 +179,11 @@ class Customer(TimeStampedModel):
 class CustomerSearchKey(models.Model):
     """Exact-match search keys (see ``huitou.core.text``); rebuilt by the services on every write."""
 
+    # A derived table, rebuilt from the customer by the services: no database-level constraint, so
+    # an import does not pay a deferred foreign-key check for each of a customer's keys (Django
+    # still cascades deletes).
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="search_keys", db_index=False
+        Customer, on_delete=models.CASCADE, related_name="search_keys", db_index=False, db_constraint=False
     )
     key = models.CharField(max_length=24)
 

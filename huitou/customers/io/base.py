@@ -6,7 +6,7 @@ import datetime as dt
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from huitou.accounts import permissions
 
@@ -121,8 +121,14 @@ class Engine(ABC):
         self.ctx = ctx
         self.positions = positions
 
+    def prepare(self, batch: list[tuple[int, list[str]]]) -> Any:
+        """The part of a chunk's work that needs no database (parsing, validation). Runs on the
+        import's reader thread, one chunk ahead of ``process``: it must not touch the database
+        nor state that ``process`` changes."""
+        return batch
+
     @abstractmethod
-    def process(self, batch: list[tuple[int, list[str]]]) -> None: ...
+    def process(self, batch: Any) -> None: ...
 
     def close(self) -> None:  # noqa: B027 - most engines set nothing up
         """Drop whatever the engine set up (staging tables)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from django.utils import timezone
 
@@ -24,7 +27,9 @@ from .result import ImportResult
 if TYPE_CHECKING:
     from huitou.accounts.models import Organisation, User
 
-CHUNK_ROWS = 5_000
+# Each chunk costs a fixed dozen statements and a commit; at 20,000 rows these are amortised
+# (5,000 -> 20,000 gave ~8% on PostgreSQL) while a chunk's parsed rows stay ~40 MB.
+CHUNK_ROWS = 20_000
 ENGINES: dict[str, type[Engine]] = {
     "customers": CustomerEngine,
     "products": ProductEngine,
@@ -113,12 +118,13 @@ def import_file(
         engine = ENGINES[kind](ctx, positions)
         bar = _progress_bar(progress, opened.approx_rows, kind)
         try:
-            while batch := list(islice(opened.rows, CHUNK_ROWS)):
-                engine.process(batch)
-                result.rows += len(batch)
-                bar.update(len(batch))
-                if on_progress is not None:
-                    on_progress(result.rows, max(opened.approx_rows, result.rows))
+            with closing(_prepared_chunks(engine, opened.rows)) as chunks:
+                for size, prepared in chunks:
+                    engine.process(prepared)
+                    result.rows += size
+                    bar.update(size)
+                    if on_progress is not None:
+                        on_progress(result.rows, max(opened.approx_rows, result.rows))
         finally:
             bar.close()
     finally:
@@ -126,6 +132,58 @@ def import_file(
         if engine is not None:
             engine.close()
     return result
+
+
+_DONE = object()
+
+
+def _prepared_chunks(
+    engine: Engine, rows: Iterator[tuple[int, list[str]]]
+) -> Generator[tuple[int, Any], None, None]:
+    """(rows in the chunk, ``engine.prepare(chunk)``), read and prepared one chunk ahead.
+
+    Reading and validating a chunk is pure Python; the database work of the previous chunk is
+    mostly waiting on the server, during which psycopg and sqlite3 release the GIL. A reader
+    thread lets the two overlap: parsing (~40 us a row) then costs next to nothing on the
+    critical path. A worker process would overlap more, but every prepared row would then be
+    pickled across, and on two cores the database server needs the other one. The database
+    work itself stays on the caller's thread and connection, so transactions, tests and the
+    job's progress updates are unchanged.
+    At most two prepared chunks wait in the queue: memory stays bounded.
+    """
+    chunks: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            while not stop.is_set() and (batch := list(islice(rows, CHUNK_ROWS))):
+                if not put((len(batch), engine.prepare(batch))):
+                    return
+        except BaseException as exc:  # handed to the caller, raised there in file order
+            put(exc)
+            return
+        put(_DONE)
+
+    reader = threading.Thread(target=read, name="huitou-import-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield cast("tuple[int, Any]", item)
+    finally:
+        # Stop the reader before the caller closes the file under it.
+        stop.set()
+        reader.join()
 
 
 def _progress_bar(enabled: bool, total: int, kind: str):  # type: ignore[no-untyped-def]

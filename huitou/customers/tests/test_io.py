@@ -385,3 +385,46 @@ def test_history_timestamp_is_the_import_time(org_world, tmp_path):
     before = timezone.now()
     run(write(tmp_path, GOOD))
     assert Customer.history.filter(history_date__gte=before).count() == 2
+
+
+# -- chunks read ahead on a reader thread (importer._prepared_chunks) -------------------------
+
+
+def test_referrer_in_an_earlier_chunk_is_linked(org_world, tmp_path, monkeypatch):
+    monkeypatch.setattr("huitou.customers.io.importer.CHUNK_ROWS", 1)
+    text = "external_id,name,referred_by_external_id\nR1,老客户,\nR2,新客户,R1\nR3,朋友,R2\n"
+    result = run(write(tmp_path, text))
+    assert (result.rows, result.created, result.errors) == (3, 3, [])
+    links = dict(Customer.objects.values_list("external_id", "referred_by__external_id"))
+    assert links == {"R1": None, "R2": "R1", "R3": "R2"}
+
+
+def test_duplicate_in_a_later_chunk_names_the_line_of_the_first(org_world, tmp_path, monkeypatch):
+    monkeypatch.setattr("huitou.customers.io.importer.CHUNK_ROWS", 2)
+    text = "external_id,name,phone\nA1,甲,\n,乙,13812345678\nA3,丙,\nA1,丁,\n,戊,138 1234 5678\n"
+    result = run(write(tmp_path, text))
+    assert _errors(result) == [(5, "external_id", "duplicate of line 2"), (6, "phone", "duplicate of line 3")]
+    assert sorted(Customer.objects.values_list("name", flat=True)) == ["丙", "乙", "甲"]
+
+
+def test_malformed_csv_in_a_later_chunk_keeps_the_earlier_chunks_and_names_the_line(
+    org_world, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("huitou.customers.io.importer.CHUNK_ROWS", 2)
+    too_long = "x" * ((1 << 20) + 1)  # beyond csv.field_size_limit: the csv module raises
+    text = f"external_id,name\nA1,甲\nA2,乙\nA3,丙\nA4,{too_long}\n"
+    with pytest.raises(ImportFileError, match="line 5: the CSV is malformed"):
+        run(write(tmp_path, text))
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A2"]
+
+
+def test_new_customers_get_the_same_search_keys_as_a_rebuild(org_world, tmp_path):
+    from huitou.customers import services
+
+    text = "external_id,name,phone\nK1,欧阳 娜娜,13812345678\nK2,李·娜,\nK3,王,+86 139 1234 0001\n"
+    run(write(tmp_path, text))
+    ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True))
+    imported = sorted(CustomerSearchKey.objects.values_list("customer_id", "key"))
+    services.search_keys_rebuild(customer_ids=ids)
+    assert imported == sorted(CustomerSearchKey.objects.values_list("customer_id", "key"))
+    assert len(imported) == 9
