@@ -7,6 +7,7 @@ write, forms turn service errors into messages next to the right field.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -384,43 +385,69 @@ def confidential_note_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return _render_detail(request, pk, status=422, note_form=form, open_section="confidential")
 
 
-@login_required
-@require_POST
-def owned_product_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
+def _save_on_detail(
+    request: AuthedRequest,
+    pk: int,
+    form: Any,
+    save: Callable[[dict[str, Any]], object],
+    *,
+    message: str,
+    anchor: str,
+    form_key: str,
+    open_section: str | None = None,
+) -> HttpResponse:
+    """The shared flow of the forms on the customer page that only editors use: check the role,
+    validate, save through a service, then redirect to the section, or show the page again with
+    the form's errors (422)."""
     customer = _customer_or_404(request, pk)
     if not permissions.can_edit_customer(request.user, customer):
         raise DjangoPermissionDenied
-    form = OwnedProductForm(request.POST)
     if form.is_valid():
         try:
-            services.owned_product_add(actor=request.user, customer_id=pk, data=form.cleaned_data)
+            save(dict(form.cleaned_data))
         except ValidationFailed as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, _("Product added."))
-            return redirect(reverse("customers:detail", args=[pk]) + "#products")
-    return _render_detail(request, pk, status=422, product_form=form, open_section="products")
+            messages.success(request, message)
+            return redirect(reverse("customers:detail", args=[pk]) + "#" + anchor)
+    extra = {"open_section": open_section} if open_section else {}
+    return _render_detail(request, pk, status=422, **{form_key: form}, **extra)
+
+
+@login_required
+@require_POST
+def owned_product_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _save_on_detail(
+        request,
+        pk,
+        OwnedProductForm(request.POST),
+        lambda data: services.owned_product_add(actor=request.user, customer_id=pk, data=data),
+        message=_("Product added."),
+        anchor="products",
+        form_key="product_form",
+        open_section="products",
+    )
+
+
+def _purchase_save(request: AuthedRequest, pk: int, data: dict[str, Any]) -> object:
+    data["margin"] = data.get("margin") or Decimal("0")
+    data["paid_amount"] = data.get("paid_amount") or Decimal("0")
+    return services.purchase_add(actor=request.user, customer_id=pk, data=data)
 
 
 @login_required
 @require_POST
 def purchase_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    customer = _customer_or_404(request, pk)
-    if not permissions.can_edit_customer(request.user, customer):
-        raise DjangoPermissionDenied
-    form = PurchaseForm(request.POST)
-    if form.is_valid():
-        data = dict(form.cleaned_data)
-        data["margin"] = data.get("margin") or Decimal("0")
-        data["paid_amount"] = data.get("paid_amount") or Decimal("0")
-        try:
-            services.purchase_add(actor=request.user, customer_id=pk, data=data)
-        except ValidationFailed as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, _("Purchase recorded."))
-            return redirect(reverse("customers:detail", args=[pk]) + "#purchases")
-    return _render_detail(request, pk, status=422, purchase_form=form, open_section="purchases")
+    return _save_on_detail(
+        request,
+        pk,
+        PurchaseForm(request.POST),
+        lambda data: _purchase_save(request, pk, data),
+        message=_("Purchase recorded."),
+        anchor="purchases",
+        form_key="purchase_form",
+        open_section="purchases",
+    )
 
 
 @login_required
@@ -454,19 +481,15 @@ def reassign_view(request: AuthedRequest) -> HttpResponse:
 @login_required
 @require_POST
 def personal_date_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    customer = _customer_or_404(request, pk)
-    if not permissions.can_edit_customer(request.user, customer):
-        raise DjangoPermissionDenied
-    form = PersonalDateForm(request.POST)
-    if form.is_valid():
-        try:
-            services.personal_date_add(actor=request.user, customer_id=pk, **form.cleaned_data)
-        except ValidationFailed as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, _("Personal date added."))
-            return redirect(reverse("customers:detail", args=[pk]) + "#personal-dates")
-    return _render_detail(request, pk, status=422, date_form=form)
+    return _save_on_detail(
+        request,
+        pk,
+        PersonalDateForm(request.POST),
+        lambda data: services.personal_date_add(actor=request.user, customer_id=pk, **data),
+        message=_("Personal date added."),
+        anchor="personal-dates",
+        form_key="date_form",
+    )
 
 
 @login_required
@@ -485,19 +508,15 @@ def personal_date_remove_view(request: AuthedRequest, pk: int, date_id: int) -> 
 @login_required
 @require_POST
 def testimonial_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    customer = _customer_or_404(request, pk)
-    if not permissions.can_edit_customer(request.user, customer):
-        raise DjangoPermissionDenied
-    form = TestimonialForm(request.POST, viewer=request.user)
-    if form.is_valid():
-        try:
-            services.testimonial_add(actor=request.user, customer_id=pk, **form.cleaned_data)
-        except ValidationFailed as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, _("Testimonial recorded."))
-            return redirect(reverse("customers:detail", args=[pk]) + "#testimonials")
-    return _render_detail(request, pk, status=422, testimonial_form=form)
+    return _save_on_detail(
+        request,
+        pk,
+        TestimonialForm(request.POST, viewer=request.user),
+        lambda data: services.testimonial_add(actor=request.user, customer_id=pk, **data),
+        message=_("Testimonial recorded."),
+        anchor="testimonials",
+        form_key="testimonial_form",
+    )
 
 
 @login_required
