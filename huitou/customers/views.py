@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from huitou.accounts import permissions
-from huitou.core.errors import NotFound, PermissionDenied, ValidationFailed
+from huitou.core.errors import NotFound, ValidationFailed
 from huitou.core.http import AuthedRequest
 
 from . import selectors, services
@@ -372,11 +372,7 @@ def confidential_note_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.confidential_note_add(actor=request.user, customer_id=pk, body=form.cleaned_data["body"])
-        except NotFound as exc:
-            raise Http404 from exc
-        except PermissionDenied as exc:
-            raise DjangoPermissionDenied from exc
-        except ValidationFailed as exc:
+        except ValidationFailed as exc:  # NotFound / PermissionDenied: ServiceErrorMiddleware
             add_service_errors(form, exc)
         else:
             messages.success(request, _("Confidential note saved."))
@@ -495,12 +491,8 @@ def personal_date_add_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def personal_date_remove_view(request: AuthedRequest, pk: int, date_id: int) -> HttpResponse:
-    try:
-        services.personal_date_remove(actor=request.user, date_id=date_id, customer_id=pk)
-    except NotFound as exc:
-        raise Http404 from exc
-    except PermissionDenied as exc:
-        raise DjangoPermissionDenied from exc
+    # Out of scope (404) and refused (403) are mapped by core.middleware.ServiceErrorMiddleware.
+    services.personal_date_remove(actor=request.user, date_id=date_id, customer_id=pk)
     messages.success(request, _("Personal date removed."))
     return redirect(reverse("customers:detail", args=[pk]) + "#personal-dates")
 
@@ -526,16 +518,11 @@ def testimonial_consent_view(request: AuthedRequest, pk: int, testimonial_id: in
     form = TestimonialConsentForm(request.POST)
     if not form.is_valid():
         return HttpResponse(status=400)
-    try:
-        services.testimonial_set_consent(
-            actor=request.user,
-            testimonial_id=testimonial_id,
-            consent_given=form.cleaned_data["consent_given"],
-            customer_id=customer.pk,
-        )
-    except NotFound as exc:
-        raise Http404 from exc
-    except PermissionDenied as exc:
-        raise DjangoPermissionDenied from exc
+    services.testimonial_set_consent(
+        actor=request.user,
+        testimonial_id=testimonial_id,
+        consent_given=form.cleaned_data["consent_given"],
+        customer_id=customer.pk,
+    )
     messages.success(request, _("Consent to use the testimonial recorded."))
     return redirect(reverse("customers:detail", args=[pk]) + "#testimonials")
