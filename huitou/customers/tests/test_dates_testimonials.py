@@ -625,3 +625,28 @@ def test_api_testimonial_without_text_is_422(org_world, api_as, zhang):
 
     assert response.status_code == 422
     assert response.json()["errors"] == {"text": ["Field required"]}
+
+
+def test_removing_a_date_on_someone_elses_customer_page_is_404_and_keeps_it(client, org_world, zhang):
+    item = services.personal_date_add(
+        actor=org_world.rep1, customer_id=zhang.pk, kind="wedding", date=dt.date(2015, 10, 1)
+    )
+    client.force_login(org_world.rep2)
+
+    response = client.post(reverse("customers:date_remove", args=[zhang.pk, item.pk]))
+
+    assert response.status_code == 404
+    assert PersonalDate.objects.filter(pk=item.pk).exists()
+
+
+def test_dcrc_may_not_give_testimonial_consent_on_the_page(client, org_world, zhang):
+    t = services.testimonial_add(actor=org_world.rep1, customer_id=zhang.pk, text="好", consent_given=False)
+    client.force_login(org_world.dcrc)
+
+    response = client.post(
+        reverse("customers:testimonial_consent", args=[zhang.pk, t.pk]), {"consent_given": "1"}
+    )
+
+    assert response.status_code == 403
+    t.refresh_from_db()
+    assert t.consent_given is False
