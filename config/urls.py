@@ -11,6 +11,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
     path("accounts/", include("huitou.accounts.urls")),
     path("customers/", include("huitou.customers.urls")),
+    path("plan/", include("huitou.followups.urls")),
     path("api/v1/", include("huitou.api.urls")),
 ]
 

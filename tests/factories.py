@@ -101,3 +101,57 @@ class PurchaseFactory(DjangoModelFactory):
     ordered_on = dt.date(2025, 5, 1)
     amount = Decimal("150000.00")
     margin = Decimal("9000.00")
+
+
+# Contact plan (huitou.followups).
+from huitou.followups.models import Channel, ContactRule, Gift, Message, Purpose, Task, Trigger  # noqa: E402
+
+
+class ContactRuleFactory(DjangoModelFactory):
+    class Meta:
+        model = ContactRule
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    code = factory.Sequence(lambda n: f"rule-{n}")
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    trigger = Trigger.DELIVERED
+    offset_days = 7
+    channel = Channel.CALL
+    purpose = Purpose.SERVICE
+    priority = 50
+
+
+class GiftFactory(DjangoModelFactory):
+    class Meta:
+        model = Gift
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"礼品{n}")
+    value = Decimal("50.00")
+
+
+class TaskFactory(DjangoModelFactory):
+    class Meta:
+        model = Task
+
+    customer = factory.SubFactory(CustomerFactory)
+    organisation = factory.SelfAttribute("customer.organisation")
+    assignee = factory.SelfAttribute("customer.owner")
+    kind = Channel.CALL
+    purpose = Purpose.SERVICE
+    title = factory.Sequence(lambda n: f"回访 {n}")
+    due_on = dt.date(2026, 11, 23)
+
+
+class MessageFactory(DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    customer = factory.SubFactory(CustomerFactory)
+    organisation = factory.SelfAttribute("customer.organisation")
+    channel = Channel.SMS
+    purpose = Purpose.MARKETING
+    to = factory.SelfAttribute("customer.phone")
+    body = "生日快乐"
+    idempotency_key = factory.Sequence(lambda n: f"test-{n}")
+    scheduled_for = factory.LazyFunction(lambda: dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC))

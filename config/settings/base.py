@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "huitou.core",
     "huitou.accounts",
     "huitou.customers",
+    "huitou.followups",
 ]
 
 MIDDLEWARE = [

@@ -34,6 +34,26 @@ class PeoplePolicy(BaseModel):
     dcrc_sees_whole_organisation: bool = True
 
 
+class ContactPolicy(BaseModel):
+    """Pace and routing of the contact plan (DOMAIN §3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    marketing_cap_week: int = Field(1, ge=0, le=50, description="Marketing touches per customer in 7 days")
+    marketing_cap_month: int = Field(4, ge=0, le=200, description="Marketing touches per customer in 30 days")
+    quiet_start: str = Field("21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="No messages from")
+    quiet_end: str = Field("08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="No messages until")
+    send_at: str = Field("09:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Planned messages go out at")
+    escalate_after_days: int = Field(2, ge=0, le=60, description="Overdue days before the manager is told")
+    missed_after_days: int = Field(14, ge=1, le=365, description="Overdue days before a task counts as missed")
+    tasks_on_rest_days: bool = Field(False, description="Keep tasks on weekends and holidays")
+    request_reply_cutoff: str = Field(
+        "17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Requests after this are due the next working day"
+    )
+    default_km_per_day: float = Field(40.0, gt=0, le=1000, description="Used when a car's mileage is unknown")
+    catch_up_days: int = Field(7, ge=0, le=90, description="How many missed days the plan catches up")
+
+
 class OrgPolicy(BaseModel):
     """The whole policy document of one organisation."""
 
@@ -41,3 +61,4 @@ class OrgPolicy(BaseModel):
 
     archive: ArchivePolicy = Field(default_factory=lambda: ArchivePolicy())
     people: PeoplePolicy = Field(default_factory=lambda: PeoplePolicy())
+    contact: ContactPolicy = Field(default_factory=lambda: ContactPolicy())

@@ -347,6 +347,11 @@ class Purchase(TimeStampedModel):
     )
     external_id = models.CharField(_("external id"), max_length=64, null=True, blank=True)
     ordered_on = models.DateField(_("date"))
+    # Dates the contact plan reacts to: thank-you letter confirming the promised delivery,
+    # ship-day notice, arrival check (DOMAIN §3).
+    promised_on = models.DateField(_("promised delivery"), null=True, blank=True)
+    shipped_on = models.DateField(_("shipped on"), null=True, blank=True)
+    arrives_on = models.DateField(_("expected arrival"), null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FIRST)
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     margin = models.DecimalField(_("margin"), max_digits=14, decimal_places=2, default=Decimal("0"))
