@@ -175,6 +175,9 @@ class PurchaseIn(_In):
     payment_due_on: dt.date | None = None
     paid_amount: Decimal = Field(Decimal("0"), max_digits=14, decimal_places=2, ge=0)
     paid_on: dt.date | None = None
+    promised_on: dt.date | None = None
+    shipped_on: dt.date | None = None
+    arrives_on: dt.date | None = None
     note: str = Field("", max_length=255)
     external_id: str | None = Field(None, max_length=64)
 
@@ -324,6 +327,9 @@ class PurchaseOut(Schema):
     payment_due_on: dt.date | None
     paid_amount: Decimal
     paid_on: dt.date | None
+    promised_on: dt.date | None
+    shipped_on: dt.date | None
+    arrives_on: dt.date | None
     note: str
     store_id: int | None
     rep_id: int | None

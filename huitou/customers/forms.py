@@ -303,8 +303,25 @@ class PurchaseForm(StyledForm):
         self.fields.update(
             forms.fields_for_model(
                 Purchase,
-                fields=["ordered_on", "kind", "amount", "margin", "payment_due_on", "paid_amount", "note"],
-                widgets={"ordered_on": DateInput(), "payment_due_on": DateInput()},
+                fields=[
+                    "ordered_on",
+                    "kind",
+                    "amount",
+                    "margin",
+                    "payment_due_on",
+                    "paid_amount",
+                    "promised_on",
+                    "shipped_on",
+                    "arrives_on",
+                    "note",
+                ],
+                widgets={
+                    "ordered_on": DateInput(),
+                    "payment_due_on": DateInput(),
+                    "promised_on": DateInput(),
+                    "shipped_on": DateInput(),
+                    "arrives_on": DateInput(),
+                },
             )
         )
         for name in ("margin", "paid_amount"):

@@ -318,6 +318,12 @@ class OwnedProduct(TimeStampedModel):
             models.Index(fields=["customer", "delivered_on"], name="owned_customer_idx"),
             models.Index(fields=["product", "customer"], name="owned_product_idx"),
             models.Index(fields=["organisation", "delivered_on"], name="owned_delivered_idx"),
+            # Partial: only cars with a known expiry pay for it (the plan's insurance reminders).
+            models.Index(
+                fields=["organisation", "insurance_expires_on"],
+                name="owned_insurance_idx",
+                condition=models.Q(insurance_expires_on__isnull=False),
+            ),
             # Duplicate detection groups by plate along this index (customers.dedupe).
             models.Index(fields=["plate", "customer"], name="owned_plate_idx"),
         ]
@@ -377,6 +383,17 @@ class Purchase(TimeStampedModel):
             models.Index(fields=["customer", "ordered_on", "amount"], name="purchase_customer_day_idx"),
             models.Index(fields=["organisation", "ordered_on"], name="purchase_org_day_idx"),
             models.Index(fields=["rep", "ordered_on"], name="purchase_rep_day_idx"),
+            # Partial, so imports of purchases without these dates pay nothing (the plan's cadences).
+            models.Index(
+                fields=["organisation", "shipped_on"],
+                name="purchase_shipped_idx",
+                condition=models.Q(shipped_on__isnull=False),
+            ),
+            models.Index(
+                fields=["organisation", "arrives_on"],
+                name="purchase_arrives_idx",
+                condition=models.Q(arrives_on__isnull=False),
+            ),
         ]
 
 

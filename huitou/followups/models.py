@@ -92,7 +92,9 @@ class ContactRule(TimeStampedModel):
     priority = models.PositiveSmallIntegerField(
         _("priority"), default=50, help_text=_("Higher wins when the frequency cap forces a choice.")
     )
-    assignee = models.CharField(_("assigned to"), max_length=10, choices=Assignee.choices, default=Assignee.OWNER)
+    assignee = models.CharField(
+        _("assigned to"), max_length=10, choices=Assignee.choices, default=Assignee.OWNER
+    )
     template = models.TextField(
         _("message template"), blank=True, help_text=_("Text with {name}, {product}, {date}, {store}, {rep}.")
     )
@@ -111,7 +113,9 @@ class ContactRule(TimeStampedModel):
     class Meta:
         verbose_name = _("contact-plan rule")
         ordering = ["-priority", "code"]
-        constraints = [models.UniqueConstraint(fields=["organisation", "code"], name="contact_rule_code_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "code"], name="contact_rule_code_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -155,9 +159,15 @@ class Task(models.Model):
         MESSAGE_SENT = "message_sent", _("Message sent")
         DECLINED = "declined", _("Customer declined")
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="tasks", db_index=False)
-    rule = models.ForeignKey(ContactRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
+    rule = models.ForeignKey(
+        ContactRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
     occurrence = models.CharField(max_length=64, blank=True, default="")
     kind = models.CharField(_("kind"), max_length=8, choices=Channel.choices)
     purpose = models.CharField(_("purpose"), max_length=14, choices=Purpose.choices, default=Purpose.SERVICE)
@@ -167,7 +177,12 @@ class Task(models.Model):
     due_on = models.DateField(_("due"))
     due_at = models.DateTimeField(_("at"), null=True, blank=True)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        db_index=False,
     )
     status = models.CharField(_("status"), max_length=9, choices=Status.choices, default=Status.OPEN)
     outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
@@ -175,13 +190,25 @@ class Task(models.Model):
     gift = models.ForeignKey(Gift, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
     escalated_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
-    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="next_steps")
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="next_steps"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
 
@@ -209,7 +236,9 @@ class PrintBatch(models.Model):
     """Letters and cards printed together as one merged PDF."""
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     count = models.PositiveIntegerField(default=0)
 
@@ -229,9 +258,15 @@ class Message(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         SUPPRESSED = "suppressed", _("Suppressed (no consent)")
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="messages", db_index=False)
-    rule = models.ForeignKey(ContactRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    rule = models.ForeignKey(
+        ContactRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
     occurrence = models.CharField(max_length=64, blank=True, default="")
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     purpose = models.CharField(_("purpose"), max_length=14, choices=Purpose.choices)
@@ -251,9 +286,16 @@ class Message(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    batch = models.ForeignKey(PrintBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    batch = models.ForeignKey(
+        PrintBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -289,7 +331,9 @@ class ProductNotice(models.Model):
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), blank=True)
     effective_on = models.DateField(_("effective on"))
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -322,8 +366,12 @@ class CustomerRequest(models.Model):
         ACKNOWLEDGED = "acknowledged", _("Being handled (customer told)")
         ANSWERED = "answered", _("Answered")
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="requests", db_index=False)
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="requests", db_index=False
+    )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices, default=Channel.CALL)
     summary = models.CharField(_("request"), max_length=255)
     received_at = models.DateTimeField(_("received at"))
