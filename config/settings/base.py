@@ -214,3 +214,70 @@ LOGGING = {
 # History rows are read per record (by its id), never by date across the table: an index on
 # history_date would only add write cost to every change and import.
 SIMPLE_HISTORY_DATE_INDEX = False
+
+# ---------------------------------------------------------------- outbox (huitou/followups/outbox)
+# SMS follows the Chinese provider model: an approved signature (签名) and template id, with the
+# template's parameters; marketing SMS carry the provider's opt-out suffix. Secrets come only from
+# the environment. The default provider only logs, so the demo never sends anything.
+OUTBOX = {
+    "SMS_PROVIDER": os.environ.get("HUITOU_SMS_PROVIDER", "console"),  # console | file | aliyun | tencent
+    "SMS_PROVIDERS": {
+        "console": {"sign_name": os.environ.get("HUITOU_SMS_SIGN_NAME", "回头"), "opt_out_suffix": "回T退订"},
+        "file": {
+            "sign_name": os.environ.get("HUITOU_SMS_SIGN_NAME", "回头"),
+            "opt_out_suffix": "回T退订",
+            "path": os.environ.get("HUITOU_SMS_FILE", str(VAR_DIR / "outbox" / "sms.jsonl")),
+        },
+        "aliyun": {
+            "sign_name": os.environ.get("HUITOU_SMS_SIGN_NAME", ""),
+            "opt_out_suffix": os.environ.get("HUITOU_ALIYUN_SMS_OPT_OUT", "回T退订"),
+            "access_key_id": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""),
+            "access_key_secret": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+            "endpoint": os.environ.get("HUITOU_ALIYUN_SMS_ENDPOINT", "dysmsapi.aliyuncs.com"),
+            # Used for messages without their own template id: an approved template whose only
+            # variable (named here) carries the whole text.
+            "default_template_code": os.environ.get("HUITOU_ALIYUN_SMS_TEMPLATE", ""),
+            "body_param": "content",
+        },
+        "tencent": {
+            "sign_name": os.environ.get("HUITOU_SMS_SIGN_NAME", ""),
+            "opt_out_suffix": os.environ.get("HUITOU_TENCENT_SMS_OPT_OUT", "拒收请回复R"),
+            "secret_id": os.environ.get("TENCENTCLOUD_SECRET_ID", ""),
+            "secret_key": os.environ.get("TENCENTCLOUD_SECRET_KEY", ""),
+            "region": os.environ.get("HUITOU_TENCENT_SMS_REGION", "ap-guangzhou"),
+            "sdk_app_id": os.environ.get("HUITOU_TENCENT_SMS_APP_ID", ""),
+            "default_template_code": os.environ.get("HUITOU_TENCENT_SMS_TEMPLATE", ""),
+            # Tencent templates number their variables {1}, {2}…; named parameters are sent in this
+            # order per template id (JSON objects do not keep key order in PostgreSQL).
+            "template_param_order": {},
+        },
+    },
+    # Delivery reports and inbound replies: the provider calls /plan/outbox/hooks/<provider>/…
+    # with this secret in the path or the X-Huitou-Webhook-Secret header. Empty refuses them all.
+    "WEBHOOK_SECRET": os.environ.get("HUITOU_OUTBOX_WEBHOOK_SECRET", ""),
+    # Absolute links in messages (unsubscribe) point here.
+    "PUBLIC_URL": os.environ.get("HUITOU_PUBLIC_URL", "http://127.0.0.1:8000"),
+    "MAX_ATTEMPTS": int(os.environ.get("HUITOU_OUTBOX_MAX_ATTEMPTS", "5")),
+    "RETRY_BASE_SECONDS": int(os.environ.get("HUITOU_OUTBOX_RETRY_BASE_SECONDS", "60")),
+    "RETRY_MAX_SECONDS": int(os.environ.get("HUITOU_OUTBOX_RETRY_MAX_SECONDS", "21600")),
+    # A message left in "sending" this long (worker crashed) is tried again.
+    "SENDING_TIMEOUT_SECONDS": int(os.environ.get("HUITOU_OUTBOX_SENDING_TIMEOUT_SECONDS", "600")),
+    "SEND_BATCH": int(os.environ.get("HUITOU_OUTBOX_SEND_BATCH", "500")),
+    "PRINT_BATCH_MAX": int(os.environ.get("HUITOU_OUTBOX_PRINT_BATCH_MAX", "500")),
+    # A CJK TrueType font (.ttf/.ttc with glyf outlines) to embed in letters; empty = look for the
+    # packaged WenQuanYi Micro Hei, then the system's fonts-wqy-* (see outbox/pdf.py).
+    "PDF_FONT": os.environ.get("HUITOU_PDF_FONT", ""),
+}
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    f"django.core.mail.backends.{'smtp' if PRODUCTION else 'console'}.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "huitou <noreply@localhost>")
+# ---------------------------------------------------------------- end of outbox

@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 
 from huitou.accounts.api import router as accounts_router
 from huitou.customers.api import router as customers_router
+from huitou.followups.outbox.api import router as outbox_router
 
 from .auth import BearerTokenAuth, SessionCsrfAuth
 from .errors import register_error_handlers
@@ -17,6 +18,7 @@ from .errors import register_error_handlers
 ROUTERS = [
     ("/", accounts_router),
     ("/customers", customers_router),
+    ("/outbox", outbox_router),
 ]
 
 api = NinjaAPI(

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from huitou.core.models import TimeStampedModel
 
@@ -272,7 +273,7 @@ class Message(models.Model):
     purpose = models.CharField(_("purpose"), max_length=14, choices=Purpose.choices)
     priority = models.PositiveSmallIntegerField(default=50)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
-    to = models.CharField(_("to"), max_length=255, blank=True)
+    to = models.CharField(pgettext_lazy("recipient", "to"), max_length=255, blank=True)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"), blank=True)
     template_code = models.CharField(_("SMS template id"), max_length=64, blank=True)
@@ -346,8 +347,8 @@ class Absence(models.Model):
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="absences")
-    starts_on = models.DateField(_("from"))
-    ends_on = models.DateField(_("to"))
+    starts_on = models.DateField(pgettext_lazy("date range", "from"))
+    ends_on = models.DateField(pgettext_lazy("date range", "to"))
     delegate = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -26,6 +26,12 @@ EXPECTED = {
     "/api/v1/customers/{customer_id}/personal-dates/{date_id}": {"delete"},
     "/api/v1/customers/{customer_id}/testimonials": {"post"},
     "/api/v1/customers/{customer_id}/testimonials/{testimonial_id}/consent": {"post"},
+    "/api/v1/outbox/messages": {"get"},
+    "/api/v1/outbox/messages/{message_id}": {"get"},
+    "/api/v1/outbox/messages/{message_id}/cancel": {"post"},
+    "/api/v1/outbox/messages/{message_id}/retry": {"post"},
+    "/api/v1/outbox/batches": {"get", "post"},
+    "/api/v1/outbox/batches/{batch_id}/pdf": {"get"},
 }
 
 
