@@ -394,6 +394,7 @@ class CustomerRequest(models.Model):
             models.Index(fields=["organisation", "status", "reply_due_at"], name="request_clock_idx"),
             models.Index(fields=["owner", "status"], name="request_owner_idx"),
             models.Index(fields=["customer", "received_at"], name="request_customer_idx"),
+            models.Index(fields=["organisation", "received_at"], name="request_org_day_idx"),
         ]
 
 

@@ -32,6 +32,16 @@ EXPECTED = {
     "/api/v1/outbox/messages/{message_id}/retry": {"post"},
     "/api/v1/outbox/batches": {"get", "post"},
     "/api/v1/outbox/batches/{batch_id}/pdf": {"get"},
+    "/api/v1/plan-admin/rules": {"get", "post"},
+    "/api/v1/plan-admin/rules/{rule_id}": {"get", "patch"},
+    "/api/v1/plan-admin/compliance": {"get"},
+    "/api/v1/plan-admin/compliance/tasks": {"get"},
+    "/api/v1/plan-admin/requests": {"get", "post"},
+    "/api/v1/plan-admin/requests/{request_id}/acknowledge": {"post"},
+    "/api/v1/plan-admin/requests/{request_id}/answer": {"post"},
+    "/api/v1/plan-admin/requests/breaches": {"get"},
+    "/api/v1/plan-admin/absences": {"get", "post"},
+    "/api/v1/plan-admin/notices": {"get", "post"},
 }
 
 

@@ -1,9 +1,4 @@
-"""The outbox API at /api/v1/outbox/: lists, detail, cancel, retry, batches and their PDF, scope.
-
-The lead mounts ``huitou.followups.outbox.api.router`` at ``/outbox`` in ``huitou/api/api.py``.
-Until then these tests mount it on a private API at the same path (same auth and error handlers),
-so they pass before and after the wiring.
-"""
+"""The outbox API at /api/v1/outbox/: lists, detail, cancel, retry, batches and their PDF, scope."""
 
 from __future__ import annotations
 
@@ -12,33 +7,15 @@ import json
 
 import pytest
 from django.test import Client
-from django.urls import include, path
 from pypdf import PdfReader
 
 from huitou.accounts.services import api_token_create
-from huitou.api.api import ROUTERS
 from huitou.followups.models import Message
-from huitou.followups.outbox.api import router as outbox_router
 from tests.factories import CustomerFactory, MessageFactory, UserFactory
 
 from .test_outbox_support import at, customer_of
 
-MOUNTED = any(router is outbox_router for _prefix, router in ROUTERS)
 pytestmark = [pytest.mark.django_db]
-
-if not MOUNTED:
-    from ninja import NinjaAPI
-
-    from huitou.api.auth import BearerTokenAuth, SessionCsrfAuth
-    from huitou.api.errors import register_error_handlers
-
-    _api = NinjaAPI(
-        urls_namespace="outbox_api_test", auth=[BearerTokenAuth(), SessionCsrfAuth()], docs_url=None
-    )
-    register_error_handlers(_api)
-    _api.add_router("/outbox", outbox_router)
-    urlpatterns = [path("api/v1/", _api.urls), path("", include("config.urls"))]
-    pytestmark.append(pytest.mark.urls(__name__))
 
 
 class Api:
