@@ -8,7 +8,8 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
+    # Everyone starts the day on their plan; dashboards per role come with the analytics.
+    path("", RedirectView.as_view(pattern_name="followups:today", permanent=False)),
     path("accounts/", include("huitou.accounts.urls")),
     path("customers/", include("huitou.customers.urls")),
     path("plan/", include("huitou.followups.urls")),

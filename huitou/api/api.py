@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 
 from huitou.accounts.api import router as accounts_router
 from huitou.customers.api import router as customers_router
+from huitou.followups.api import router as plan_router
 from huitou.followups.api_manage import router as plan_admin_router
 from huitou.followups.outbox.api import router as outbox_router
 
@@ -20,6 +21,7 @@ ROUTERS = [
     ("/", accounts_router),
     ("/customers", customers_router),
     ("/outbox", outbox_router),
+    ("/plan", plan_router),
     ("/plan-admin", plan_admin_router),
 ]
 

@@ -28,6 +28,7 @@ def test_rep_finds_edits_and_audits_a_customer_and_another_rep_is_refused(
     from playwright.sync_api import expect
 
     login("rep1")
+    page.goto(f"{live_server.url}/customers/")
     results = page.locator("#results")
     expect(results).to_contain_text("李娜")
 

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from huitou.accounts.models import ApiToken, Organisation
+from huitou.accounts.policy import ContactPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -16,10 +17,10 @@ def test_login_page_renders_in_chinese_by_default(client):
     assert 'name="password"' in html
 
 
-def test_login_with_right_password_goes_to_customer_list(client, org_world):
+def test_login_with_right_password_goes_to_today(client, org_world):
     response = client.post(reverse("accounts:login"), {"username": "rep1", "password": "pw-12345678"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("customers:list")
+    assert response["Location"] == reverse("followups:today")
 
 
 def test_five_wrong_passwords_lock_the_account_with_a_clear_page(client, org_world):
@@ -70,6 +71,13 @@ def _settings_post(**changes) -> dict:
         "people.manager_sees_whole_store": "on",
         "people.dcrc_sees_whole_organisation": "on",
     }
+    # The contact-plan section posted as it stands (checkboxes only when on, as a browser does).
+    for key, value in ContactPolicy().model_dump().items():
+        if isinstance(value, bool):
+            if value:
+                data[f"contact.{key}"] = "on"
+        else:
+            data[f"contact.{key}"] = str(value)
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 
