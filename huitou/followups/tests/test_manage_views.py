@@ -154,7 +154,7 @@ def test_edit_with_a_stale_version_is_refused_and_keeps_the_other_edit(client, o
     data = rule_form(code="", trigger="delivered", priority="10", version="1", name="Mine")
     response = login(client, w.owner).post(reverse("followups:rule_edit", args=[rule.pk]), data)
     assert response.status_code == 409
-    assert "Someone else changed this rule" in html(response) or "其他人" in html(response)
+    assert "有人修改了它" in html(response)
     rule.refresh_from_db()
     assert (rule.priority, rule.name, rule.version) == (77, "R1", 2)
 

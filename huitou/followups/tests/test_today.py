@@ -293,7 +293,7 @@ def test_an_outcome_with_errors_redraws_the_row_with_them(client, w):
     html = response.content.decode()
     assert response.status_code == 200
     assert f'id="task-{w.call.pk}" data-status="open"' in html
-    assert "outcome-errors" in html and "say when to call back" in html
+    assert "outcome-errors" in html and "请填写回电时间" in html
     assert Task.objects.get(pk=w.call.pk).status == "open"
     assert Activity.objects.count() == 0
 
