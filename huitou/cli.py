@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import signal
@@ -143,6 +144,75 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_day(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Run the daily contact plan (what the morning job does), for a day, a range or catching up."""
+    try:
+        day = _parse_day(args.date, "--date")
+        through = _parse_day(args.through, "--through")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if day and through and through < day:
+        print(f"error: --through {through} is before --date {day}", file=sys.stderr)
+        return 2
+    _setup_django()
+    from django.utils import timezone
+    from tqdm import tqdm
+
+    from huitou.accounts.models import Organisation
+    from huitou.followups.plan import PlanResult, plan_days_pending, plan_run
+
+    orgs = Organisation.objects.order_by("id")
+    if args.org:
+        orgs = orgs.filter(slug=args.org)
+        if not orgs.exists():
+            print(f"error: no organisation with slug {args.org!r}", file=sys.stderr)
+            return 2
+    today = timezone.localdate()
+    work: list[tuple[Organisation, list[dt.date]]] = []
+    total = PlanResult()
+    for org in orgs:
+        if day is not None:  # an explicit day or range: run exactly those days
+            end = through or day
+            work.append((org, [day + dt.timedelta(days=k) for k in range((end - day).days + 1)]))
+        else:  # catch up what is missing, through --through or today
+            days, stale = plan_days_pending(organisation=org, through=through or today)
+            total.days_skipped += stale
+            work.append((org, days))
+    bar = tqdm(
+        total=sum(len(days) for _, days in work), unit="day", disable=args.json, file=sys.stderr, leave=False
+    )
+    for org, days in work:
+        for d in days:
+            bar.set_description(f"{org.slug} {d}")
+            total.merge(plan_run(organisation=org, day=d))
+            bar.update(1)
+    bar.close()
+    if args.json:
+        print(json.dumps(total.as_dict(), ensure_ascii=False))
+        return 0
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(total.skipped.items())) or "none"
+    print(
+        f"planned {len(total.days_run)} day(s) for {len(work)} organisation(s): "
+        f"{total.tasks_created} tasks created, {total.messages_queued} messages queued; skipped: {skipped}"
+    )
+    if total.days_skipped:
+        print(
+            f"not planned (older than catch_up_days): {len(total.days_skipped)} day(s), "
+            f"{min(total.days_skipped)} to {max(total.days_skipped)}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huitou", description="huitou — customer retention and referrals")
     sub = p.add_subparsers(dest="command", required=True)
@@ -187,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
             x.add_argument("--dry-run", action="store_true", help="check every row, store nothing")
             x.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
         x.set_defaults(func=func)
+
+    pl = sub.add_parser("plan", help="run the daily contact plan (tasks and queued messages)")
+    pl.add_argument("--org", help="organisation slug (default: every organisation)")
+    pl.add_argument("--date", help="plan this day (YYYY-MM-DD); default: catch up through today")
+    pl.add_argument("--through", help="last day to plan (YYYY-MM-DD); with --date, every day in between")
+    pl.add_argument("--json", action="store_true", help="print one JSON object with the totals")
+    pl.set_defaults(func=cmd_plan)
     return p
 
 

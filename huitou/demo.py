@@ -1315,6 +1315,12 @@ def demo_load(
             for table in writer.tables:
                 cur.execute(f"ANALYZE {connection.ops.quote_name(table)}")
         phase("analyze", t)
+        if customers < LITE_FROM:
+            from huitou.followups.demo import contact_plan_demo
+
+            t = time.perf_counter()
+            contact_plan_demo(organisation=org, today=today, seed=seed)
+            phase("contact plan", t)
     if customers >= LITE_FROM and connection.vendor == "postgresql":
         # Outside the transaction (VACUUM cannot run in one): sets the visibility map, so searches
         # read the search-key index alone instead of fetching millions of fresh heap rows.

@@ -1,0 +1,1417 @@
+"""The daily contact plan: active rules in, tasks and queued messages out (DOMAIN §3).
+
+``plan_run(organisation=, day=)`` looks at every active rule once. For a rule with offset ``o`` the
+plan of day ``D`` reacts to events dated ``T = D - o`` (a card five days before a birthday is the
+birthday rule with offset -5, found on ``D`` by looking at birthdays on ``D + 5``). Each trigger is
+one or two set-based queries on indexed date columns (see ``_GENERATORS``); the candidates come back
+as plain tuples with the customer's columns, and everything after that happens in memory: status,
+destination, consent, the frequency cap, routing, rendering. Rows go in with
+``INSERT ... ON CONFLICT DO NOTHING`` against the ``(customer, rule, occurrence)`` unique constraints,
+so the plan is idempotent and counts only the rows it really inserted.
+
+Decisions written down here (the issue left them to us):
+
+Occurrence keys
+    ``purchase:<id>`` (order, ship, arrival, workshop visit), ``owned:<id>`` (delivery, first
+    service), ``owned:<id>:<due iso>`` (maintenance, insurance, inspection: they recur),
+    ``notice:<id>``, ``<year>`` (birthday, festival), ``<year>:pd<id>`` (personal date),
+    ``<due iso>`` (revisit) and ``<date iso>`` (seasonal). For a *lunar* birthday or personal date
+    the year is the lunar year of the day it is celebrated: a lunar date can fall twice in one solar
+    year (e.g. the 12th month in early January and again in late December), never twice in one
+    lunar year.
+
+Who is planned for
+    Customers with status ``active``, never erased, lost or merged ones. Prospects too for the
+    order triggers (order placed, shipped, arrival: they have an order, the status lags behind) and
+    for revisits (following up a prospect is the rep's job); not for greetings, seasonal visits or
+    after-sales, which are for people who bought. For event triggers (a purchase, a car, a personal
+    date, a birthday) a customer who is not eligible is counted as skipped ``inactive``. The
+    population triggers (festival, revisit, seasonal) select in SQL only eligible customers and,
+    for a marketing rule, only those with a granted consent for the channel: a whole population
+    is not re-examined and reported as ``no_consent`` every day.
+
+Filters
+    Empty list = everyone. ``tiers``, ``customer_types``, ``customer_kinds``, ``store_ids`` (the
+    customer's store) and ``tags`` (tag names; any of them) filter customers. ``product_ids`` and
+    ``product_categories`` (either matches) filter the purchase's lines, the owned product, or the
+    notice's product; for triggers about the customer (birthday, festival, revisit, ...) they mean
+    "owns such a product" (an active owned product).
+
+Car triggers
+    First service, maintenance, insurance and inspection look at owned products that are vehicles
+    (a vehicle product, or no catalogue product at all). The first service is due at
+    ``delivery + min(months, km / km-per-day)``; km per day is the car's own average
+    (``mileage_km / (mileage_on - delivered_on)``) when known, else ``default_km_per_day``. It is
+    not reminded when the customer had a workshop visit since the delivery. Maintenance is due one
+    interval (same formula) after the customer's last workshop visit, or after the first-service
+    due date when there was none; one reminder per interval (customers who never come back are
+    the win-back's business). Workshop visits are ``Purchase(kind=service)`` of the customer: they
+    do not say which car, so a customer with two cars has both reset by a visit. The due-date
+    arithmetic runs in numpy over integer day numbers for every car that could be due (one query
+    of plain numbers), then the customers of the cars that are due are read. Inspection:
+    at the ages in ``params.ages``, yearly from ``yearly_from``, every six months from
+    ``twice_yearly_from`` (anniversaries of the delivery date, 29 February -> 28 February).
+
+Revisit
+    Due ``interval_days`` after the latest of: the last activity of ``activity_kinds``, the day the
+    customer was created (when the archive has no better "customer since"), and the last touch of
+    this rule before today (a missed task or a sent message restarts the interval). The occurrence
+    is that due date, so a customer capped today is planned again tomorrow under the same key; a
+    customer with an open task of the rule gets no second one.
+
+Seasonal
+    On each ``params.dates`` (MM-DD) day: customers with at most ``max_purchases_365`` sales (first,
+    replacement, expansion) in the 365 days up to it.
+
+Pace
+    The frequency cap counts MARKETING touches only: tasks by ``due_on``, messages by the local date
+    of ``scheduled_for``, cancelled and suppressed ones excepted. A new touch is accepted only if no
+    7-day window containing its date would then hold more than ``marketing_cap_week`` touches, and
+    no 30-day window more than ``marketing_cap_month`` (this includes the windows ending on the
+    day; checking every window also keeps the cap when a task moves past a weekend). Candidates are
+    taken in rule order (priority high to low, then code). Existing touches of today's own
+    candidates (same customer, rule, occurrence) do not count, so a second run, a concurrent run or
+    a run after a crash decides exactly like the first one. A message planned for a day whose send
+    time has passed (catching up) goes out at the next moment outside the quiet hours.
+
+Skipped reasons (``PlanResult.skipped``): ``inactive``, ``no_phone`` / ``no_email`` /
+``no_address`` (nowhere to send the message), ``no_consent``, ``opted_out``, ``cap_week``,
+``cap_month``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import logging
+import math
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import BooleanField, Count, Exists, F, Func, Max, OuterRef, Q
+from django.db.models.expressions import RawSQL
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from huitou.accounts.models import Organisation, Store, User
+from huitou.customers.models import (
+    Activity,
+    Calendar,
+    Consent,
+    Customer,
+    OwnedProduct,
+    PersonalDate,
+    Product,
+    Purchase,
+    PurchaseLine,
+)
+
+from . import calendar
+from .models import (
+    TASK_CHANNELS,
+    Channel,
+    ContactRule,
+    Message,
+    PlanRun,
+    ProductNotice,
+    Purpose,
+    Task,
+    Trigger,
+)
+from .pace import CONSENT_CHANNEL, planned_send_time, quiet_hours_shift, render_template
+from .routing import Router
+
+logger = logging.getLogger(__name__)
+
+SKIP_REASONS = {
+    "inactive": _("Customer not active"),
+    "no_phone": _("No mobile phone"),
+    "no_email": _("No e-mail address"),
+    "no_address": _("No postal address"),
+    "no_consent": _("No consent for the channel"),
+    "opted_out": _("Opted out of the channel"),
+    "cap_week": _("Weekly marketing limit reached"),
+    "cap_month": _("Monthly marketing limit reached"),
+}
+
+SALES_KINDS = [Purchase.Kind.FIRST, Purchase.Kind.REPLACEMENT, Purchase.Kind.EXPANSION]
+ACTIVE = Customer.Status.ACTIVE
+PROSPECT = Customer.Status.PROSPECT
+PROSPECT_TRIGGERS = frozenset({Trigger.ORDER_PLACED, Trigger.SHIPPED, Trigger.ARRIVAL, Trigger.REVISIT})
+POPULATION_TRIGGERS = frozenset({Trigger.FESTIVAL, Trigger.REVISIT, Trigger.SEASONAL})
+_CHUNK = 5000  # ids per IN list
+_BIG = 20000  # above this many customers, read org-wide instead of by id lists
+_INSERT_ROWS = 1000
+
+
+@dataclass
+class PlanResult:
+    tasks_created: int = 0
+    messages_queued: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    days_run: list[dt.date] = field(default_factory=list)
+    days_skipped: list[dt.date] = field(default_factory=list)  # catch-up: older than catch_up_days
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def merge(self, other: PlanResult) -> PlanResult:
+        self.tasks_created += other.tasks_created
+        self.messages_queued += other.messages_queued
+        for reason, n in other.skipped.items():
+            self.skip(reason, n)
+        self.days_run += other.days_run
+        self.days_skipped += other.days_skipped
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tasks_created": self.tasks_created,
+            "messages_queued": self.messages_queued,
+            "skipped": dict(sorted(self.skipped.items())),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+# The customer columns every candidate query returns first (the tuple is kept as the customer).
+CUST = (
+    "id",
+    "status",
+    "merged_into_id",
+    "name",
+    "phone",
+    "email",
+    "province",
+    "city",
+    "address",
+    "owner_id",
+    "store_id",
+)
+C_ID, C_STATUS, C_MERGED, C_NAME, C_PHONE, C_EMAIL, C_PROVINCE, C_CITY, C_ADDRESS, C_OWNER, C_STORE = range(
+    len(CUST)
+)
+_N = len(CUST)
+CustRow = tuple[Any, ...]
+
+
+def _cust_cols(prefix: str = "") -> list[str]:
+    return [f"{prefix}{c}" for c in CUST]
+
+
+@dataclass(frozen=True, slots=True)
+class _Extra:
+    """What a candidate adds to the template context beyond the customer."""
+
+    date: dt.date | None = None
+    product: str = ""
+    notice: str = ""
+    occasion: str = ""
+    festival: str = ""
+    store_id: int | None = None
+    rep_id: int | None = None
+
+
+Candidate = tuple[CustRow, str, _Extra]
+
+
+class MonthDay(Func):
+    """Month * 100 + day of a date column (229 for 29 February), in SQL that an expression index
+    can serve: ``EXTRACT`` on a date is immutable on PostgreSQL, ``substr`` deterministic on SQLite."""
+
+    output_field = models.IntegerField()
+    template = "(EXTRACT(MONTH FROM %(expressions)s) * 100 + EXTRACT(DAY FROM %(expressions)s))"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # SQLite keeps dates as ISO text.
+        template = "CAST(replace(substr(%(expressions)s, 6, 5), '-', '') AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+
+
+class DayNumber(Func):
+    """Days since 1970-01-01 of a date column (an integer: cheap to fetch, ready for numpy)."""
+
+    output_field = models.IntegerField()
+    template = "(%(expressions)s - DATE '1970-01-01')"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "CAST(julianday(%(expressions)s) - 2440587.5 AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def _day_number(d: dt.date) -> int:
+    return d.toordinal() - _EPOCH
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _anniversary_mds(t: dt.date) -> list[int]:
+    """Month-days (MMDD) of solar yearly dates celebrated on ``t`` (29 February on 28 February of a
+    common year)."""
+    mds = [t.month * 100 + t.day]
+    if t.month == 2 and t.day == 28 and not _is_leap(t.year):
+        mds.append(229)
+    return mds
+
+
+def _days_in_month(year: int, month: int) -> int:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return (nxt - dt.date(year, month, 1)).days
+
+
+def add_months(d: dt.date, n: int) -> dt.date:
+    """``d`` plus ``n`` calendar months, the day clamped to the month's end (31 Aug + 6 = 28/29 Feb)."""
+    y, m = divmod(d.month - 1 + n, 12)
+    year, month = d.year + y, m + 1
+    return dt.date(year, month, min(d.day, _days_in_month(year, month)))
+
+
+def _months_back(t: dt.date, n: int) -> list[dt.date]:
+    """Every ``d`` with ``add_months(d, n) == t``."""
+    y, m = divmod(t.month - 1 - n, 12)
+    year, month = t.year + y, m + 1
+    size = _days_in_month(year, month)
+    if t.day > size:
+        return []
+    out = [dt.date(year, month, t.day)]
+    if t.day == _days_in_month(t.year, t.month):  # t is a month end: later days of the source clamp to it
+        out += [dt.date(year, month, day) for day in range(t.day + 1, size + 1)]
+    return out
+
+
+def _anniversary_sources(t: dt.date, years: int) -> list[dt.date]:
+    """Every ``d`` whose ``years``-th solar anniversary is ``t``."""
+    year = t.year - years
+    out = []
+    if not (t.month == 2 and t.day == 29) or _is_leap(year):
+        out.append(dt.date(year, t.month, t.day))
+    if t.month == 2 and t.day == 28 and not _is_leap(t.year) and _is_leap(year):
+        out.append(dt.date(year, 2, 29))
+    return out
+
+
+def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _in(model: type[models.Model], attname: str, values: Sequence[Any]) -> Q | RawSQL:
+    """``attname IN values``; on PostgreSQL one array parameter (cheaper to send and plan)."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{attname}__in": list(values)})
+    column = str(getattr(model._meta.get_field(attname), "column", attname))
+    qn = connection.ops.quote_name
+    sql = f"{qn(model._meta.db_table)}.{qn(column)} = ANY(%s)"
+    return RawSQL(sql, (list(values),), output_field=BooleanField())  # noqa: S611 - names from the model
+
+
+def _product_q(rule: ContactRule, path: str) -> Q | None:
+    """Rows whose product (at ``path``) is one of the rule's products or categories; None = no filter."""
+    if not rule.product_ids and not rule.product_categories:
+        return None
+    q = Q()
+    if rule.product_ids:
+        q |= Q(**{f"{path}_id__in": rule.product_ids})
+    if rule.product_categories:
+        q |= Q(**{f"{path}__category__in": rule.product_categories})
+    return q
+
+
+def _vehicle_q(path: str = "product") -> Q:
+    return Q(**{f"{path}__isnull": True}) | Q(**{f"{path}__kind": Product.Kind.VEHICLE})
+
+
+def _kmpd(delivered: dt.date, mileage_km: int | None, mileage_on: dt.date | None, default: float) -> float:
+    if mileage_km and mileage_on and mileage_on > delivered:
+        return mileage_km / (mileage_on - delivered).days
+    return default
+
+
+def service_due(start: dt.date, *, km: int, months: int, km_per_day: float) -> dt.date:
+    """When a car that starts at ``start`` needs a service: whichever of ``months`` or ``km`` comes first."""
+    # Capped past the months bound (which wins anyway): a car that barely moves would overflow dates.
+    by_km = start + dt.timedelta(days=min(max(1, math.ceil(km / km_per_day)), 31 * months + 1))
+    return min(add_months(start, months), by_km)
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+
+
+class _Run:
+    """What one plan run knows: the organisation, the day, lookups loaded once."""
+
+    def __init__(self, organisation: Organisation, day: dt.date, now: dt.datetime) -> None:
+        self.org = organisation
+        self.org_id: int = organisation.pk
+        self.day = day
+        self.now = now
+        self.policy = organisation.policy.contact
+        self.tz = timezone.get_default_timezone()
+        self.due_on = task_due_on(day, tasks_on_rest_days=self.policy.tasks_on_rest_days)
+        self.lang: str = settings.LANGUAGE_CODE
+        self.customers: dict[int, CustRow] = {}
+        self._consents: dict[str, dict[int, bool | None]] = {}
+        self._dates: dict[dt.date, str] = {}
+        self._stores: dict[int, str] | None = None
+        self._users: dict[int, str] | None = None
+
+    def start_of(self, d: dt.date) -> dt.datetime:
+        return dt.datetime.combine(d, dt.time.min, tzinfo=self.tz)
+
+    def local_date(self, when: dt.datetime) -> dt.date:
+        return when.astimezone(self.tz).date()
+
+    def base_customers(
+        self, rule: ContactRule, prefix: str = "", *, products: bool = True, org: bool = True
+    ) -> Q:
+        """The rule's audience as a filter on Customer (through ``prefix`` from another model).
+        ``org=False`` when the model filtered has its own organisation column (no join needed then
+        unless the rule filters customers)."""
+        p = prefix
+        q = Q(**{f"{p}organisation_id": self.org_id}) if org else Q()
+        if rule.tiers:
+            q &= Q(**{f"{p}tier__in": rule.tiers})
+        if rule.customer_types:
+            q &= Q(**{f"{p}customer_type__in": rule.customer_types})
+        if rule.customer_kinds:
+            q &= Q(**{f"{p}kind__in": rule.customer_kinds})
+        if rule.store_ids:
+            q &= Q(**{f"{p}store_id__in": rule.store_ids})
+        if rule.tags:
+            tagged = Customer.tags.through.objects.filter(
+                tag__organisation_id=self.org_id, tag__name__in=rule.tags
+            ).values("customer_id")
+            q &= Q(**{f"{p}id__in": tagged})
+        if products:
+            pq = _product_q(rule, "product")
+            if pq is not None:
+                owners = OwnedProduct.objects.filter(organisation_id=self.org_id, active=True).filter(pq)
+                q &= Q(**{f"{p}id__in": owners.values("customer_id")})
+        return q
+
+    def eligible(self, trigger: str, prefix: str = "") -> Q:
+        statuses = [ACTIVE, PROSPECT] if trigger in PROSPECT_TRIGGERS else [ACTIVE]
+        return Q(**{f"{prefix}status__in": statuses, f"{prefix}merged_into__isnull": True})
+
+    def reachable(self, rule: ContactRule) -> Q:
+        """For the population triggers: only customers the rule may market to (granted consent for
+        the channel). Whole populations are not reported as ``no_consent`` every day."""
+        channel = CONSENT_CHANNEL.get(rule.channel) if rule.purpose == Purpose.MARKETING else None
+        if channel is None:
+            return Q()
+        return Q(Exists(Consent.objects.filter(customer_id=OuterRef("pk"), channel=channel, granted=True)))
+
+    def fmt_date(self, d: dt.date | None) -> str:
+        if d is None:
+            return ""
+        if d not in self._dates:
+            with translation.override(self.lang):
+                self._dates[d] = formats.date_format(d, "DATE_FORMAT")
+        return self._dates[d]
+
+    def store_name(self, store_id: int | None) -> str:
+        if self._stores is None:
+            self._stores = dict(Store.objects.filter(organisation_id=self.org_id).values_list("id", "name"))
+        return self._stores.get(store_id, "") if store_id is not None else ""
+
+    def user_label(self, user_id: int | None) -> str:
+        if self._users is None:
+            self._users = {
+                uid: display or username
+                for uid, display, username in User.objects.filter(organisation_id=self.org_id).values_list(
+                    "id", "display_name", "username"
+                )
+            }
+        return self._users.get(user_id, "") if user_id is not None else ""
+
+    def consents(self, channel: str, customer_ids: set[int]) -> dict[int, bool | None]:
+        """customer id -> granted (None: no consent row), for the customers asked about (loaded once
+        per channel and run)."""
+        known = self._consents.setdefault(channel, {})
+        missing = [cid for cid in customer_ids if cid not in known]
+        if not missing:
+            return known
+        rows: Iterable[tuple[int, bool]]
+        if len(missing) > _BIG:
+            rows = Consent.objects.filter(customer__organisation_id=self.org_id, channel=channel).values_list(
+                "customer_id", "granted"
+            )
+        else:
+            rows = (
+                row
+                for chunk in _chunks(sorted(missing))
+                for row in Consent.objects.filter(
+                    _in(Consent, "customer_id", chunk), channel=channel
+                ).values_list("customer_id", "granted")
+            )
+        for cid, granted in rows:
+            known[cid] = bool(granted)
+        for cid in missing:
+            known.setdefault(cid, None)
+        return known
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidates per trigger. Each yields (customer row, occurrence, extra) for events dated ``t``.
+
+
+def _purchase_products(ids: Sequence[int]) -> dict[int, str]:
+    """The first line's product (or description) of each purchase."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(sorted(ids)):
+        for pid, name, desc in (
+            PurchaseLine.objects.filter(_in(PurchaseLine, "purchase_id", chunk))
+            .order_by("purchase_id", "id")
+            .values_list("purchase_id", "product__name", "description")
+        ):
+            if pid not in out:
+                out[pid] = name or desc or ""
+    return out
+
+
+_PURCHASE_DATE: dict[str, str] = {
+    Trigger.ORDER_PLACED: "ordered_on",
+    Trigger.SHIPPED: "shipped_on",
+    Trigger.ARRIVAL: "arrives_on",
+    Trigger.SERVICE_VISIT: "ordered_on",
+}
+
+
+def _gen_purchase(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    trigger = rule.trigger
+    kinds = [Purchase.Kind.SERVICE] if trigger == Trigger.SERVICE_VISIT else SALES_KINDS
+    qs = Purchase.objects.filter(organisation_id=run.org_id, kind__in=kinds, **{_PURCHASE_DATE[trigger]: t})
+    qs = qs.filter(run.base_customers(rule, "customer__", products=False, org=False))
+    pq = _product_q(rule, "product")
+    if pq is not None:
+        qs = qs.filter(Exists(PurchaseLine.objects.filter(pq, purchase_id=OuterRef("pk"))))
+    rows = list(
+        qs.values_list(*_cust_cols("customer__"), "id", "store_id", "rep_id", "promised_on", "arrives_on")
+    )
+    products = _purchase_products([r[_N] for r in rows])
+    for r in rows:
+        pid, store_id, rep_id, promised_on, arrives_on = r[_N:]
+        when_by_trigger: dict[str, dt.date | None] = {
+            Trigger.ORDER_PLACED: promised_on,
+            Trigger.SERVICE_VISIT: t,
+        }
+        when = when_by_trigger.get(trigger, arrives_on)
+        extra = _Extra(date=when, product=products.get(pid, ""), store_id=store_id, rep_id=rep_id)
+        yield r[:_N], f"purchase:{pid}", extra
+
+
+def _owned(run: _Run, rule: ContactRule, *, vehicles: bool) -> Any:
+    qs = OwnedProduct.objects.filter(organisation_id=run.org_id, active=True)
+    qs = qs.filter(run.base_customers(rule, "customer__", products=False, org=False))
+    pq = _product_q(rule, "product")
+    if pq is not None:
+        qs = qs.filter(pq)
+    if vehicles:
+        qs = qs.filter(_vehicle_q())
+    return qs
+
+
+def _product_label(name: str | None, description: str | None) -> str:
+    return name or description or ""
+
+
+def _gen_delivered(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    qs = _owned(run, rule, vehicles=False).filter(delivered_on=t)
+    for r in qs.values_list(*_cust_cols("customer__"), "id", "product__name", "description"):
+        oid, name, desc = r[_N:]
+        yield r[:_N], f"owned:{oid}", _Extra(date=t, product=_product_label(name, desc))
+
+
+def _gen_notice(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    notices = ProductNotice.objects.filter(organisation_id=run.org_id, effective_on=t).select_related(
+        "product"
+    )
+    for notice in notices.order_by("id"):
+        product = notice.product
+        filtered = bool(rule.product_ids or rule.product_categories)
+        if (
+            filtered
+            and product.pk not in rule.product_ids
+            and product.category not in rule.product_categories
+        ):
+            continue
+        extra = _Extra(date=t, product=product.name, notice=notice.body or notice.title)
+        qs = OwnedProduct.objects.filter(
+            organisation_id=run.org_id, active=True, product_id=notice.product_id
+        )
+        qs = qs.filter(run.base_customers(rule, "customer__", products=False))
+        seen: set[int] = set()
+        for r in qs.values_list(*_cust_cols("customer__")):
+            if r[C_ID] not in seen:
+                seen.add(r[C_ID])
+                yield r, f"notice:{notice.pk}", extra
+
+
+def _lunar_q(keys: list[tuple[int, int, bool]], month: str, day: str, leap: str) -> Q:
+    q = Q(pk__in=[])
+    for m, d, is_leap in keys:
+        q |= Q(**{month: m, day: d, leap: is_leap})
+    return q
+
+
+def _gen_birthday(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    base = Customer.objects.filter(run.base_customers(rule))
+    extra = _Extra(date=t)
+    solar = (
+        base.filter(birthday_calendar=Calendar.SOLAR, birthday__isnull=False)
+        .annotate(plan_md=MonthDay("birthday"))
+        .filter(plan_md__in=_anniversary_mds(t))
+    )
+    occurrence = str(t.year)
+    for r in solar.values_list(*CUST):
+        yield r, occurrence, extra
+    keys = calendar.lunar_birthday_keys(t)
+    lunar = base.filter(birthday_calendar=Calendar.LUNAR).filter(
+        _lunar_q(keys, "birthday_lunar_month", "birthday_lunar_day", "birthday_lunar_leap")
+    )
+    lunar_year = str(calendar.solar_to_lunar(t)[0])
+    for r in lunar.values_list(*CUST):
+        yield r, lunar_year, extra
+
+
+def _gen_personal_date(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    qs = PersonalDate.objects.filter(run.base_customers(rule, "customer__"))
+    kinds = (rule.params or {}).get("kinds") or []
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    solar = (
+        qs.filter(calendar=Calendar.SOLAR, date__isnull=False)
+        .annotate(plan_md=MonthDay("date"))
+        .filter(plan_md__in=_anniversary_mds(t))
+    )
+    lunar = qs.filter(calendar=Calendar.LUNAR).filter(
+        _lunar_q(calendar.lunar_birthday_keys(t), "lunar_month", "lunar_day", "lunar_leap")
+    )
+    labels: dict[str, str] = {}
+    with translation.override(run.lang):
+        for value, label in PersonalDate.Kind.choices:
+            labels[value] = str(label)
+    for part, year in ((solar, t.year), (lunar, calendar.solar_to_lunar(t)[0])):
+        for r in part.values_list(*_cust_cols("customer__"), "id", "kind", "label"):
+            pd_id, kind, label = r[_N:]
+            yield r[:_N], f"{year}:pd{pd_id}", _Extra(date=t, occasion=label or labels.get(kind, kind))
+
+
+def _gen_festival(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    code = (rule.params or {}).get("festival", "")
+    try:
+        if calendar.festival_date(code, t.year) != t:
+            return
+    except (KeyError, ValueError):
+        logger.warning("rule %s names an unknown festival %r", rule.pk, code)
+        return
+    extra = _Extra(date=t, festival=calendar.festival_name(code, run.lang))
+    qs = Customer.objects.filter(run.base_customers(rule), run.eligible(rule.trigger), run.reachable(rule))
+    occurrence = str(t.year)
+    for r in qs.values_list(*CUST):
+        yield r, occurrence, extra
+
+
+def _gen_seasonal(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    params = rule.params or {}
+    if t.strftime("%m-%d") not in (params.get("dates") or []):
+        return
+    most = int(params.get("max_purchases_365", 1))
+    frequent = (
+        Purchase.objects.filter(
+            organisation_id=run.org_id,
+            kind__in=SALES_KINDS,
+            ordered_on__gt=t - dt.timedelta(days=365),
+            ordered_on__lte=t,
+        )
+        .values("customer_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=most)
+        .values("customer_id")
+    )
+    qs = Customer.objects.filter(run.base_customers(rule), run.eligible(rule.trigger), run.reachable(rule))
+    qs = qs.exclude(id__in=frequent)
+    extra = _Extra(date=t)
+    occurrence = t.isoformat()
+    for r in qs.values_list(*CUST):
+        yield r, occurrence, extra
+
+
+def _gen_revisit(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    params = rule.params or {}
+    interval = int(params.get("interval_days", 180))
+    kinds = list(params.get("activity_kinds") or ["visit"])
+    cutoff = t - dt.timedelta(days=interval)  # the base must be on or before this day
+    after_cutoff = run.start_of(cutoff + dt.timedelta(days=1))
+    today = run.start_of(run.day)
+    # Not due: an activity of the kinds since the cutoff; a touch of this rule between the cutoff
+    # and today (a missed task or a message restarts the interval; today's are this run's own);
+    # an open task of the rule from an earlier day (one open task per rule and customer).
+    recent = Activity.objects.filter(
+        customer_id=OuterRef("pk"), kind__in=kinds, occurred_at__gte=after_cutoff
+    )
+    rule_tasks = Task.objects.filter(rule=rule, customer_id=OuterRef("pk"))
+    touched = rule_tasks.filter(due_on__gt=cutoff, due_on__lt=run.day)
+    still_open = rule_tasks.filter(status=Task.Status.OPEN, due_on__lt=run.due_on)
+    sent = Message.objects.filter(
+        rule=rule, customer_id=OuterRef("pk"), scheduled_for__gte=after_cutoff, scheduled_for__lt=today
+    )
+    qs = (
+        Customer.objects.filter(
+            run.base_customers(rule),
+            run.eligible(rule.trigger),
+            run.reachable(rule),
+            created_at__lt=after_cutoff,
+        )
+        .exclude(Exists(recent))
+        .exclude(Exists(touched))
+        .exclude(Exists(still_open))
+        .exclude(Exists(sent))
+    )
+    rows = list(qs.values_list(*CUST, "created_at"))
+    if not rows:
+        return
+    open_tasks: dict[int, set[str]] = defaultdict(set)
+    base: dict[int, dt.date] = {r[C_ID]: run.local_date(r[_N]) for r in rows}
+    for chunk in _chunks(sorted(base)):
+        for cid, occ in Task.objects.filter(
+            _in(Task, "customer_id", chunk), rule=rule, status=Task.Status.OPEN
+        ).values_list("customer_id", "occurrence"):
+            open_tasks[cid].add(occ)
+        for cid, last in (
+            Activity.objects.filter(_in(Activity, "customer_id", chunk), kind__in=kinds)
+            .values("customer_id")
+            .annotate(last=Max("occurred_at"))
+            .values_list("customer_id", "last")
+        ):
+            base[cid] = max(base[cid], run.local_date(last))
+        for cid, last_due in (
+            Task.objects.filter(_in(Task, "customer_id", chunk), rule=rule, due_on__lte=cutoff)
+            .values("customer_id")
+            .annotate(last=Max("due_on"))
+            .values_list("customer_id", "last")
+        ):
+            base[cid] = max(base[cid], last_due)
+        for cid, last_sent in (
+            Message.objects.filter(
+                _in(Message, "customer_id", chunk), rule=rule, scheduled_for__lt=after_cutoff
+            )
+            .values("customer_id")
+            .annotate(last=Max("scheduled_for"))
+            .values_list("customer_id", "last")
+        ):
+            base[cid] = max(base[cid], run.local_date(last_sent))
+    extra = _Extra(date=t)
+    for r in rows:
+        cid = r[C_ID]
+        occurrence = (base[cid] + dt.timedelta(days=interval)).isoformat()
+        if open_tasks.get(cid, set()) - {occurrence}:
+            continue  # one open task per rule and customer
+        yield r[:_N], occurrence, extra
+
+
+def _serviced_since(customer_ids: Iterable[int], since: dt.date, until: dt.date) -> dict[int, list[dt.date]]:
+    """Workshop visits (service purchases) of these customers in [since, until], by customer."""
+    out: dict[int, list[dt.date]] = defaultdict(list)
+    ids = sorted(set(customer_ids))
+    for chunk in _chunks(ids):
+        for cid, day in Purchase.objects.filter(
+            _in(Purchase, "customer_id", chunk),
+            kind=Purchase.Kind.SERVICE,
+            ordered_on__gte=since,
+            ordered_on__lte=until,
+        ).values_list("customer_id", "ordered_on"):
+            out[cid].append(day)
+    return out
+
+
+def add_months_days(days: np.ndarray, n: int) -> np.ndarray:
+    """:func:`add_months` over an array of day numbers (days since 1970-01-01)."""
+    d = days.astype("int64").astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    day0 = (d - month.astype("datetime64[D]")).astype("int64")
+    target = month + n
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype("int64")
+    return (target.astype("datetime64[D]") + np.minimum(day0, length - 1)).astype("int64")
+
+
+def service_due_days(
+    start: np.ndarray,
+    delivered: np.ndarray,
+    mileage_km: np.ndarray,
+    mileage_on: np.ndarray,
+    *,
+    km: int,
+    months: int,
+    default_km_per_day: float,
+) -> np.ndarray:
+    """:func:`service_due` over arrays of day numbers; unknown mileage is NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        span = mileage_on - delivered
+        known = np.isfinite(mileage_km) & np.isfinite(span) & (mileage_km > 0) & (span > 0)
+        kmpd = np.where(known, mileage_km / np.where(known, span, 1.0), default_km_per_day)
+        by_km = start + np.minimum(np.maximum(1, np.ceil(km / kmpd)), 31 * months + 1)
+    return np.minimum(add_months_days(start, months), by_km.astype("int64"))
+
+
+def _car_arrays(qs: Any) -> np.ndarray:
+    """(id, customer id, delivered, mileage km, mileage read on) of the cars, as floats (NaN = unknown)."""
+    query = qs.annotate(plan_d=DayNumber("delivered_on"), plan_m=DayNumber("mileage_on")).values_list(
+        "id", "customer_id", "plan_d", "mileage_km", "plan_m"
+    )
+    # Plain numbers straight from the cursor: Django's per-value converters cost more than the query.
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    if not rows:
+        return np.empty((0, 5))
+    return np.array(rows, dtype=float)
+
+
+def _car_candidates(ids: Iterable[int], t: dt.date, suffix: str) -> Iterator[Candidate]:
+    """The candidates for these cars, with their customers' columns (second, small query)."""
+    for chunk in _chunks(sorted(set(ids))):
+        for r in OwnedProduct.objects.filter(_in(OwnedProduct, "id", chunk)).values_list(
+            *_cust_cols("customer__"), "id", "product__name", "description"
+        ):
+            oid, name, desc = r[_N:]
+            yield r[:_N], f"owned:{oid}{suffix}", _Extra(date=t, product=_product_label(name, desc))
+
+
+def _service_params(rule: ContactRule) -> tuple[int, int]:
+    params = rule.params or {}
+    return int(params.get("km", 5000)), int(params.get("months", 6))
+
+
+def _not_serviced_since_delivery(run: _Run, cars: np.ndarray) -> list[int]:
+    """Ids of the cars (rows of ``_car_arrays``) whose customer had no workshop visit since delivery."""
+    if not len(cars):
+        return []
+    first = dt.date.fromordinal(int(cars[:, 2].min()) + _EPOCH)
+    visits = _serviced_since(cars[:, 1].astype("int64").tolist(), first, run.day)
+    keep = []
+    for oid, cid, delivered in zip(cars[:, 0], cars[:, 1], cars[:, 2], strict=True):
+        since = dt.date.fromordinal(int(delivered) + _EPOCH)
+        if not any(v >= since for v in visits.get(int(cid), ())):
+            keep.append(int(oid))
+    return keep
+
+
+# Car triggers run in two steps: the day arithmetic over every car that could be due, on integer
+# day numbers in numpy (no per-row Python, no customer columns); then one small query for the
+# customers of the cars that are due.
+
+
+def _gen_first_service(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    km, months = _service_params(rule)
+    lo = add_months(t, -months) - dt.timedelta(days=1)
+    cars = _car_arrays(_owned(run, rule, vehicles=True).filter(delivered_on__gte=lo, delivered_on__lt=t))
+    if not len(cars):
+        return
+    due = service_due_days(
+        cars[:, 2],
+        cars[:, 2],
+        cars[:, 3],
+        cars[:, 4],
+        km=km,
+        months=months,
+        default_km_per_day=run.policy.default_km_per_day,
+    )
+    hits = cars[due == _day_number(t)]
+    yield from _car_candidates(_not_serviced_since_delivery(run, hits), t, "")
+
+
+def _gen_maintenance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    km, months = _service_params(rule)
+    default = run.policy.default_km_per_day
+    target = _day_number(t)
+    suffix = f":{t.isoformat()}"
+    lo = add_months(t, -months) - dt.timedelta(days=1)
+    # (a) One interval after the customer's last workshop visit (visits since ``lo``: an older
+    # one cannot be followed by a due date as late as ``t``).
+    visits = Purchase.objects.filter(
+        organisation_id=run.org_id, kind=Purchase.Kind.SERVICE, ordered_on__gte=lo, ordered_on__lte=run.day
+    )
+    last_visit = dict(
+        visits.values("customer_id")
+        .annotate(plan_v=Max(DayNumber("ordered_on")))
+        .values_list("customer_id", "plan_v")
+    )
+    found: set[int] = set()
+    if last_visit:
+        cars = _car_arrays(
+            _owned(run, rule, vehicles=True).filter(
+                delivered_on__isnull=False, customer_id__in=visits.values("customer_id")
+            )
+        )
+        if len(cars):
+            visit = np.array([last_visit.get(int(c), -1) for c in cars[:, 1]], dtype=float)
+            ok = (visit >= 0) & (visit < target) & (cars[:, 2] <= visit)
+            due = service_due_days(
+                visit, cars[:, 2], cars[:, 3], cars[:, 4], km=km, months=months, default_km_per_day=default
+            )
+            found = {int(i) for i in cars[ok & (due == target), 0]}
+    # (b) No workshop visit since the delivery: one interval after the first-service due date.
+    lo_delivery = add_months(t, -2 * months) - dt.timedelta(days=2)
+    cars = _car_arrays(
+        _owned(run, rule, vehicles=True).filter(delivered_on__gte=lo_delivery, delivered_on__lt=t)
+    )
+    if len(cars):
+        first = service_due_days(
+            cars[:, 2], cars[:, 2], cars[:, 3], cars[:, 4], km=km, months=months, default_km_per_day=default
+        )
+        second = service_due_days(
+            first.astype(float),
+            cars[:, 2],
+            cars[:, 3],
+            cars[:, 4],
+            km=km,
+            months=months,
+            default_km_per_day=default,
+        )
+        hits = cars[(first < target) & (second == target) & ~np.isin(cars[:, 0], list(found))]
+        found.update(_not_serviced_since_delivery(run, hits))
+    yield from _car_candidates(found, t, suffix)
+
+
+def _gen_insurance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    qs = _owned(run, rule, vehicles=True).filter(insurance_expires_on=t)
+    for r in qs.values_list(*_cust_cols("customer__"), "id", "product__name", "description"):
+        oid, name, desc = r[_N:]
+        yield r[:_N], f"owned:{oid}:{t.isoformat()}", _Extra(date=t, product=_product_label(name, desc))
+
+
+INSPECTION_MAX_AGE = 40
+
+
+def inspection_sources(t: dt.date, params: dict[str, Any]) -> list[dt.date]:
+    """Delivery dates of the cars whose inspection falls due on ``t``."""
+    ages = {int(a) for a in params.get("ages") or []}
+    yearly_from = params.get("yearly_from")
+    twice_from = params.get("twice_yearly_from")
+    out: set[dt.date] = set()
+    for age in range(1, INSPECTION_MAX_AGE + 1):
+        if age in ages or (yearly_from is not None and age >= int(yearly_from)):
+            out.update(_anniversary_sources(t, age))
+        if twice_from is not None and age >= int(twice_from):
+            out.update(_anniversary_sources(t, age))
+            out.update(_months_back(t, 12 * age + 6))
+    return sorted(out)
+
+
+def _gen_inspection(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    sources = inspection_sources(t, rule.params or {})
+    if not sources:
+        return
+    qs = _owned(run, rule, vehicles=True).filter(delivered_on__in=sources)
+    for r in qs.values_list(*_cust_cols("customer__"), "id", "product__name", "description"):
+        oid, name, desc = r[_N:]
+        yield r[:_N], f"owned:{oid}:{t.isoformat()}", _Extra(date=t, product=_product_label(name, desc))
+
+
+_GENERATORS: dict[str, Callable[[_Run, ContactRule, dt.date], Iterator[Candidate]]] = {
+    Trigger.ORDER_PLACED: _gen_purchase,
+    Trigger.SHIPPED: _gen_purchase,
+    Trigger.ARRIVAL: _gen_purchase,
+    Trigger.SERVICE_VISIT: _gen_purchase,
+    Trigger.DELIVERED: _gen_delivered,
+    Trigger.PRODUCT_NOTICE: _gen_notice,
+    Trigger.BIRTHDAY: _gen_birthday,
+    Trigger.PERSONAL_DATE: _gen_personal_date,
+    Trigger.FESTIVAL: _gen_festival,
+    Trigger.SEASONAL: _gen_seasonal,
+    Trigger.REVISIT: _gen_revisit,
+    Trigger.FIRST_SERVICE: _gen_first_service,
+    Trigger.MAINTENANCE: _gen_maintenance,
+    Trigger.INSURANCE: _gen_insurance,
+    Trigger.INSPECTION: _gen_inspection,
+}
+
+
+def plan_candidates(*, organisation: Organisation, rule: ContactRule, day: dt.date) -> list[tuple[int, str]]:
+    """(customer id, occurrence) the rule finds for ``day`` before status, consent and the cap
+    (for previews and tests)."""
+    run = _Run(organisation, day, timezone.now())
+    t = day - dt.timedelta(days=rule.offset_days)
+    return [(c[C_ID], occ) for c, occ, _extra in _GENERATORS[rule.trigger](run, rule, t)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The cap
+
+
+def fits_cap(dates: Sequence[dt.date], t: dt.date, width: int, cap: int) -> bool:
+    """True if adding a touch on ``t`` leaves every ``width``-day window containing ``t`` at ``cap``
+    touches or fewer. ``dates`` is sorted. The fullest such window starts at ``t`` or at one of the
+    existing touches in ``[t - width + 1, t]``, so only those starts are checked."""
+    if cap <= 0:
+        return False
+    if len(dates) < cap:
+        return True
+    first = t - dt.timedelta(days=width - 1)
+    starts = {t, first}
+    starts.update(dates[bisect.bisect_left(dates, first) : bisect.bisect_right(dates, t)])
+    span = dt.timedelta(days=width - 1)
+    return all(bisect.bisect_right(dates, a + span) - bisect.bisect_left(dates, a) + 1 <= cap for a in starts)
+
+
+def _marketing_touches(
+    run: _Run, customer_ids: set[int], own: set[tuple[int, int, str]]
+) -> dict[int, list[dt.date]]:
+    """Dates of the marketing touches of these customers around the day, today's own ones excepted."""
+    lo = run.day - dt.timedelta(days=31)
+    hi = run.day + dt.timedelta(days=62)
+    tasks = Task.objects.filter(
+        organisation_id=run.org_id, purpose=Purpose.MARKETING, due_on__gte=lo, due_on__lte=hi
+    ).exclude(status=Task.Status.CANCELLED)
+    messages = Message.objects.filter(
+        organisation_id=run.org_id,
+        purpose=Purpose.MARKETING,
+        scheduled_for__gte=run.start_of(lo),
+        scheduled_for__lt=run.start_of(hi),
+    ).exclude(status__in=[Message.Status.CANCELLED, Message.Status.SUPPRESSED])
+    out: dict[int, list[dt.date]] = defaultdict(list)
+
+    def read(qs: Any, model: type[models.Model], column: str) -> Iterator[tuple[int, int | None, str, Any]]:
+        if len(customer_ids) > _BIG:
+            yield from qs.values_list("customer_id", "rule_id", "occurrence", column)
+            return
+        for chunk in _chunks(sorted(customer_ids)):
+            yield from qs.filter(_in(model, "customer_id", chunk)).values_list(
+                "customer_id", "rule_id", "occurrence", column
+            )
+
+    for cid, rule_id, occ, due_on in read(tasks, Task, "due_on"):
+        if cid in customer_ids and (cid, rule_id, occ) not in own:
+            out[cid].append(due_on)
+    for cid, rule_id, occ, when in read(messages, Message, "scheduled_for"):
+        if cid in customer_ids and (cid, rule_id, occ) not in own:
+            out[cid].append(run.local_date(when))
+    for dates in out.values():
+        dates.sort()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _max_params() -> int:
+    if connection.vendor == "sqlite":
+        raw = connection.connection
+        try:
+            return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if raw is not None else 999
+        except AttributeError:  # Python < 3.11
+            return 999
+    return 60000
+
+
+def insert_ignore(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """``INSERT ... ON CONFLICT DO NOTHING``; returns how many rows were really inserted
+    (``bulk_create(ignore_conflicts=True)`` cannot tell). Call it inside a transaction.
+
+    PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT`` (a 1,000-row
+    ``VALUES`` statement costs more to build and parse than to run). SQLite: multi-row ``VALUES``
+    in batches within the variable limit. Rows go in ordered by (customer, occurrence), so two
+    runs at once take their row locks in the same order.
+    """
+    if not rows:
+        return 0
+    meta = model._meta
+    fields = [meta.get_field(c) for c in columns]
+    adapt: list[Callable[[Any], Any] | None] = []
+    for f in fields:
+        if isinstance(f, models.JSONField):
+            adapt.append(lambda v, f=f: f.get_db_prep_save(v, connection))  # type: ignore[misc]
+        elif isinstance(f, models.DateField):  # DateTimeField is a DateField; few distinct values
+            memo: dict[Any, Any] = {}
+
+            def adapt_date(v: Any, f: models.Field[Any, Any] = f, memo: dict[Any, Any] = memo) -> Any:
+                if v not in memo:
+                    memo[v] = f.get_db_prep_save(v, connection)
+                return memo[v]
+
+            adapt.append(adapt_date)
+        else:
+            adapt.append(None)
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+    cols = ", ".join(qn(str(getattr(f, "column", f.name))) for f in fields)
+    keys = [i for i, c in enumerate(columns) if c in ("customer", "occurrence")]
+    order = ", ".join(qn(str(getattr(fields[i], "column", ""))) for i in keys) or "1"
+
+    def prepared(row: Sequence[Any]) -> list[Any]:
+        return [v if a is None else a(v) for a, v in zip(adapt, row, strict=True)]
+
+    connection.ensure_connection()
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            stage = qn(f"plan_stage_{meta.db_table}")
+            empty = f"SELECT {cols} FROM {table} WITH NO DATA"  # noqa: S608 - names from the model
+            cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS {empty}")
+            cur.execute(f"TRUNCATE {stage}")
+            with cur.cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(prepared(row))
+            staged = f"SELECT {cols} FROM {stage} ORDER BY {order}"  # noqa: S608 - names from the model
+            cur.execute(f"INSERT INTO {table} ({cols}) {staged} ON CONFLICT DO NOTHING")
+            return max(cur.rowcount, 0)
+        inserted = 0
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        batch = max(1, min(_INSERT_ROWS, _max_params() // len(fields)))
+        ordered = sorted(rows, key=lambda r: tuple(r[i] for i in keys))
+        for chunk in _chunks(ordered, batch):
+            params: list[Any] = []
+            for row in chunk:
+                params.extend(prepared(row))
+            values = ", ".join([one] * len(chunk))
+            sql = f"INSERT INTO {table} ({cols}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608 - model names
+            cur.execute(sql, params)
+            inserted += max(cur.rowcount, 0)
+        return inserted
+
+
+TASK_COLUMNS = (
+    "organisation",
+    "customer",
+    "rule",
+    "occurrence",
+    "kind",
+    "purpose",
+    "priority",
+    "title",
+    "script",
+    "due_on",
+    "assignee",
+    "status",
+    "outcome",
+    "note",
+    "created_at",
+    "version",
+)
+MESSAGE_COLUMNS = (
+    "organisation",
+    "customer",
+    "rule",
+    "occurrence",
+    "channel",
+    "purpose",
+    "priority",
+    "status",
+    "to",
+    "subject",
+    "body",
+    "template_code",
+    "params",
+    "provider",
+    "provider_message_id",
+    "idempotency_key",
+    "attempts",
+    "last_error",
+    "scheduled_for",
+    "created_at",
+)
+
+
+def _postal(c: CustRow) -> str:
+    address = (c[C_ADDRESS] or "").strip()
+    if not address:
+        return ""
+    prefix = ""
+    for part in (c[C_PROVINCE], c[C_CITY]):
+        if part and part not in address and part not in prefix:
+            prefix += part
+    return prefix + address
+
+
+def destination(channel: str, c: CustRow) -> tuple[str, str]:
+    """(address, skip reason when empty) of a message on ``channel`` to customer row ``c``."""
+    if channel == Channel.SMS:
+        return c[C_PHONE] or "", "no_phone"
+    if channel == Channel.EMAIL:
+        return c[C_EMAIL] or "", "no_email"
+    return _postal(c), "no_address"
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _render(template: str, context: dict[str, str]) -> str:
+    """``pace.render_template``, through ``str.format_map`` (C, several times faster) when the
+    template is well-formed; any template it refuses goes to ``render_template`` as is, so the
+    text is the same either way."""
+    try:
+        return template.format_map(_Blank(context))
+    except (ValueError, IndexError, AttributeError, KeyError, TypeError):
+        return render_template(template, context)
+
+
+def _after_rule_inserted(rule: ContactRule) -> None:
+    """Hook between two rules' inserts (tests inject a crash here)."""
+
+
+def _context(run: _Run, c: CustRow, extra: _Extra) -> dict[str, str]:
+    return {
+        "name": c[C_NAME] or "",
+        "product": extra.product,
+        "date": run.fmt_date(extra.date),
+        "store": run.store_name(extra.store_id if extra.store_id is not None else c[C_STORE]),
+        "rep": run.user_label(extra.rep_id if extra.rep_id is not None else c[C_OWNER]),
+        "festival": extra.festival,
+        "occasion": extra.occasion,
+        "notice": extra.notice,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The services
+
+
+def task_due_on(day: dt.date, *, tasks_on_rest_days: bool) -> dt.date:
+    if tasks_on_rest_days or calendar.is_working_day(day):
+        return day
+    return calendar.next_working_day(day)
+
+
+def plan_run(*, organisation: Organisation, day: dt.date, now: dt.datetime | None = None) -> PlanResult:
+    """Plan one day for one organisation (see the module docstring). Safe to run again, at the
+    same time as another run of the same day, or after a crash; each rule's rows are committed
+    together."""
+    now = now or timezone.now()
+    run = _Run(organisation, day, now)
+    policy = run.policy
+    result = PlanResult(days_run=[day])
+    PlanRun.objects.bulk_create(
+        [PlanRun(organisation=organisation, day=day, status=PlanRun.Status.RUNNING, started_at=now)],
+        ignore_conflicts=True,
+    )
+    rules = list(
+        ContactRule.objects.filter(organisation=organisation, active=True).order_by("-priority", "code")
+    )
+
+    # 1. Candidates, rule by rule, then status.
+    per_rule: list[list[tuple[int, str, _Extra]]] = []
+    own: set[tuple[int, int, str]] = set()
+    for rule in rules:
+        generate = _GENERATORS.get(rule.trigger)
+        cands: list[tuple[int, str, _Extra]] = []
+        per_rule.append(cands)
+        if generate is None:
+            continue
+        t = day - dt.timedelta(days=rule.offset_days)
+        statuses = {ACTIVE, PROSPECT} if rule.trigger in PROSPECT_TRIGGERS else {ACTIVE}
+        seen: set[tuple[int, str]] = set()
+        for c, occurrence, extra in generate(run, rule, t):
+            cid = c[C_ID]
+            if (cid, occurrence) in seen:
+                continue
+            seen.add((cid, occurrence))
+            own.add((cid, rule.pk, occurrence))
+            run.customers[cid] = c
+            if c[C_STATUS] not in statuses or c[C_MERGED] is not None:
+                result.skip("inactive")
+                continue
+            cands.append((cid, occurrence, extra))
+
+    # 2. Destination and consent; service and transactional touches are accepted here.
+    send_at = planned_send_time(day, policy, run.tz)
+    if send_at < now:
+        send_at = quiet_hours_shift(now, policy, run.tz)
+    send_day = run.local_date(send_at)
+    due_on = task_due_on(day, tasks_on_rest_days=policy.tasks_on_rest_days)
+    accepted: list[list[tuple[int, str, _Extra, str]]] = [[] for _ in rules]
+    marketing: list[tuple[int, int, str, _Extra, str, dt.date]] = []
+    for i, (rule, cands) in enumerate(zip(rules, per_rule, strict=True)):
+        is_task = rule.channel in TASK_CHANNELS
+        kept: list[tuple[int, str, _Extra, str]] = []
+        for cid, occurrence, extra in cands:
+            to = ""
+            if not is_task:
+                to, reason = destination(rule.channel, run.customers[cid])
+                if not to:
+                    result.skip(reason)
+                    continue
+            kept.append((cid, occurrence, extra, to))
+        if rule.purpose != Purpose.MARKETING:
+            accepted[i] = kept
+            continue
+        consent_channel = CONSENT_CHANNEL.get(rule.channel)
+        consents = run.consents(consent_channel, {k[0] for k in kept}) if consent_channel else None
+        when = due_on if is_task else send_day
+        for cid, occurrence, extra, to in kept:
+            if consents is not None:
+                granted = consents.get(cid)
+                if granted is None:
+                    result.skip("no_consent")
+                    continue
+                if not granted:
+                    result.skip("opted_out")
+                    continue
+            marketing.append((i, cid, occurrence, extra, to, when))
+
+    # 3. The frequency cap, by priority (rules are in priority order already).
+    if marketing:
+        touches = _marketing_touches(run, {m[1] for m in marketing}, own)
+        for i, cid, occurrence, extra, to, when in marketing:
+            dates = touches.setdefault(cid, [])
+            if not fits_cap(dates, when, 7, policy.marketing_cap_week):
+                result.skip("cap_week")
+            elif not fits_cap(dates, when, 30, policy.marketing_cap_month):
+                result.skip("cap_month")
+            else:
+                bisect.insort(dates, when)
+                accepted[i].append((cid, occurrence, extra, to))
+
+    # 4. Write, one transaction per rule.
+    router: Router | None = None
+    for rule, rows in zip(rules, accepted, strict=True):
+        if not rows:
+            continue
+        if rule.channel in TASK_CHANNELS:
+            router = router or Router(organisation=organisation, start=day, end=due_on)
+            task_rows = []
+            for cid, occurrence, _extra, _to in rows:
+                c = run.customers[cid]
+                assignee = router.assignee(
+                    kind=rule.assignee, owner_id=c[C_OWNER], store_id=c[C_STORE], customer_id=cid, day=due_on
+                )
+                task_rows.append(
+                    (
+                        run.org_id,
+                        cid,
+                        rule.pk,
+                        occurrence,
+                        rule.channel,
+                        rule.purpose,
+                        rule.priority,
+                        rule.name[:200],
+                        rule.script,
+                        due_on,
+                        assignee,
+                        Task.Status.OPEN.value,
+                        "",
+                        "",
+                        now,
+                        1,
+                    )
+                )
+            with transaction.atomic():
+                result.tasks_created += insert_ignore(Task, TASK_COLUMNS, task_rows)
+        else:
+            message_rows = []
+            for cid, occurrence, extra, to in rows:
+                context = _context(run, run.customers[cid], extra)
+                message_rows.append(
+                    (
+                        run.org_id,
+                        cid,
+                        rule.pk,
+                        occurrence,
+                        rule.channel,
+                        rule.purpose,
+                        rule.priority,
+                        Message.Status.QUEUED.value,
+                        to[:255],
+                        rule.name[:200],
+                        _render(rule.template, context),
+                        rule.sms_template_code,
+                        context,
+                        "",
+                        "",
+                        f"plan:{rule.pk}:{cid}:{occurrence}"[:100],
+                        0,
+                        "",
+                        send_at,
+                        now,
+                    )
+                )
+            with transaction.atomic():
+                result.messages_queued += insert_ignore(Message, MESSAGE_COLUMNS, message_rows)
+        _after_rule_inserted(rule)
+
+    PlanRun.objects.filter(organisation=organisation, day=day).update(
+        status=PlanRun.Status.DONE,
+        finished_at=timezone.now(),
+        tasks_created=F("tasks_created") + result.tasks_created,
+        messages_queued=F("messages_queued") + result.messages_queued,
+        skipped=dict(sorted(result.skipped.items())),
+    )
+    logger.info(
+        "plan %s %s: %d tasks, %d messages, skipped %s",
+        organisation.slug,
+        day,
+        result.tasks_created,
+        result.messages_queued,
+        result.skipped,
+    )
+    return result
+
+
+def plan_days_pending(
+    *, organisation: Organisation, through: dt.date, since: dt.date | None = None
+) -> tuple[list[dt.date], list[dt.date]]:
+    """(days to run, days too old to catch up) for :func:`plan_catch_up`.
+
+    The days after the last one done, up to ``through``; an organisation that never ran starts at
+    ``since`` (default: ``through`` alone, so a new organisation is not flooded with last week's
+    greetings). ``since`` is also a floor. Days more than ``catch_up_days`` before ``through`` are
+    not run: a birthday card a month late does more harm than none.
+    """
+    last = (
+        PlanRun.objects.filter(organisation=organisation, status=PlanRun.Status.DONE, day__lte=through)
+        .aggregate(last=Max("day"))
+        .get("last")
+    )
+    first = last + dt.timedelta(days=1) if last else (since or through)
+    if since and since > first:
+        first = since
+    earliest = through - dt.timedelta(days=organisation.policy.contact.catch_up_days)
+    stale_end = min(earliest, through + dt.timedelta(days=1))
+    stale = [first + dt.timedelta(days=k) for k in range(max(0, (stale_end - first).days))]
+    start = max(first, earliest)
+    days = [start + dt.timedelta(days=k) for k in range(max(0, (through - start).days + 1))]
+    return days, stale
+
+
+def plan_catch_up(
+    *,
+    organisation: Organisation,
+    through: dt.date,
+    since: dt.date | None = None,
+    now: dt.datetime | None = None,
+    on_day: Callable[[dt.date, PlanResult], None] | None = None,
+) -> PlanResult:
+    """Run every day not yet planned, up to ``through`` (see :func:`plan_days_pending`)."""
+    days, stale = plan_days_pending(organisation=organisation, through=through, since=since)
+    result = PlanResult(days_skipped=stale)
+    if stale:
+        logger.warning(
+            "plan %s: %d day(s) from %s to %s are older than catch_up_days and were not planned",
+            organisation.slug,
+            len(stale),
+            stale[0],
+            stale[-1],
+        )
+    for day in days:
+        one = plan_run(organisation=organisation, day=day, now=now)
+        result.merge(one)
+        if on_day is not None:
+            on_day(day, one)
+    return result
