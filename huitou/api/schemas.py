@@ -20,3 +20,15 @@ ERROR_RESPONSES: dict[int, Any] = {
     409: ErrorOut,
     422: ErrorOut,
 }
+
+
+def page_out(page: Any) -> dict[str, Any]:
+    """A ``core.pagination.Page`` as every list endpoint returns it."""
+    return {
+        "items": page.items,
+        "page": page.number,
+        "size": page.size,
+        "has_next": page.has_next,
+        "total": page.total,
+        "total_capped": page.total_capped,
+    }

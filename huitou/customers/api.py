@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from huitou.accounts import permissions
 from huitou.accounts.models import User
-from huitou.api.schemas import ERROR_RESPONSES
+from huitou.api.schemas import ERROR_RESPONSES, page_out
 from huitou.core.errors import NotFound, PermissionDenied, ValidationFailed
 from huitou.core.http import AuthedRequest
 from huitou.core.pagination import MAX_PAGE_SIZE
@@ -518,14 +518,7 @@ def customer_list(request: AuthedRequest, filters: Query[CustomerListQuery]) -> 
         page=filters.page,
         size=filters.size,
     )
-    return {
-        "items": page.items,
-        "page": page.number,
-        "size": page.size,
-        "has_next": page.has_next,
-        "total": page.total,
-        "total_capped": page.total_capped,
-    }
+    return page_out(page)
 
 
 @router.post("", response=_responses(CustomerOut, 201), summary="Create a customer")

@@ -11,7 +11,7 @@ from typing import Any
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from huitou.api.schemas import ERROR_RESPONSES
+from huitou.api.schemas import ERROR_RESPONSES, page_out
 from huitou.core.http import AuthedRequest
 from huitou.core.pagination import MAX_PAGE_SIZE
 
@@ -189,14 +189,7 @@ def task_list(request: AuthedRequest, filters: Query[TaskListQuery]) -> Any:
         page=filters.page,
         size=filters.size,
     )
-    return {
-        "items": page.items,
-        "page": page.number,
-        "size": page.size,
-        "has_next": page.has_next,
-        "total": page.total,
-        "total_capped": page.total_capped,
-    }
+    return page_out(page)
 
 
 @router.post("/tasks", response=_responses(TaskOut, 201), summary="Plan a task by hand")

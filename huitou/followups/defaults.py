@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from .models import Assignee, Channel, Purpose, Trigger
 
@@ -34,7 +34,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # After the sale (DOMAIN §3).
     _rule(
         "order-thanks-letter",
-        N_("Thank-you letter confirming the delivery date"),
+        gettext_noop("Thank-you letter confirming the delivery date"),
         Trigger.ORDER_PLACED,
         Channel.LETTER,
         Purpose.TRANSACTIONAL,
@@ -44,7 +44,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "ship-day-notice",
-        N_("Ship-day notice"),
+        gettext_noop("Ship-day notice"),
         Trigger.SHIPPED,
         Channel.SMS,
         Purpose.TRANSACTIONAL,
@@ -55,7 +55,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "arrival-check",
-        N_("Arrival check: did it arrive and does it work?"),
+        gettext_noop("Arrival check: did it arrive and does it work?"),
         Trigger.ARRIVAL,
         Channel.CALL,
         Purpose.SERVICE,
@@ -65,7 +65,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "delivery-call-3d",
-        N_("Call within 3 days of delivery"),
+        gettext_noop("Call within 3 days of delivery"),
         Trigger.DELIVERED,
         Channel.CALL,
         Purpose.SERVICE,
@@ -75,7 +75,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "delivery-call-7d",
-        N_("7-day call: praise, gift, delivery photo, referral ask"),
+        gettext_noop("7-day call: praise, gift, delivery photo, referral ask"),
         Trigger.DELIVERED,
         Channel.CALL,
         Purpose.SERVICE,
@@ -88,7 +88,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "delivery-manager-call",
-        N_("Manager's call within 7 days of delivery"),
+        gettext_noop("Manager's call within 7 days of delivery"),
         Trigger.DELIVERED,
         Channel.CALL,
         Purpose.SERVICE,
@@ -99,7 +99,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "delivery-sample-call-1m",
-        N_("Sample call one month after delivery"),
+        gettext_noop("Sample call one month after delivery"),
         Trigger.DELIVERED,
         Channel.CALL,
         Purpose.SERVICE,
@@ -110,7 +110,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "service-followup",
-        N_("Follow-up call after a workshop visit"),
+        gettext_noop("Follow-up call after a workshop visit"),
         Trigger.SERVICE_VISIT,
         Channel.CALL,
         Purpose.SERVICE,
@@ -122,7 +122,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # Service reminders for cars.
     _rule(
         "first-service-reminder",
-        N_("First-service reminder (5,000 km or 6 months)"),
+        gettext_noop("First-service reminder (5,000 km or 6 months)"),
         Trigger.FIRST_SERVICE,
         Channel.SMS,
         Purpose.SERVICE,
@@ -134,7 +134,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "maintenance-reminder",
-        N_("Periodic maintenance reminder (5,000 km / 6 months)"),
+        gettext_noop("Periodic maintenance reminder (5,000 km / 6 months)"),
         Trigger.MAINTENANCE,
         Channel.SMS,
         Purpose.SERVICE,
@@ -147,7 +147,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     *[
         _rule(
             f"insurance-renewal-{d}d",
-            N_("Insurance renewal reminder"),
+            gettext_noop("Insurance renewal reminder"),
             Trigger.INSURANCE,
             Channel.CALL if d == 30 else Channel.SMS,
             Purpose.SERVICE,
@@ -161,7 +161,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ],
     _rule(
         "annual-inspection",
-        N_("Annual inspection reminder"),
+        gettext_noop("Annual inspection reminder"),
         Trigger.INSPECTION,
         Channel.SMS,
         Purpose.SERVICE,
@@ -174,7 +174,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # Relationship: birthdays, personal dates, festivals.
     _rule(
         "birthday-card",
-        N_("Birthday card"),
+        gettext_noop("Birthday card"),
         Trigger.BIRTHDAY,
         Channel.CARD,
         Purpose.MARKETING,
@@ -184,7 +184,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "birthday-sms",
-        N_("Birthday greeting on the day"),
+        gettext_noop("Birthday greeting on the day"),
         Trigger.BIRTHDAY,
         Channel.SMS,
         Purpose.MARKETING,
@@ -195,7 +195,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "personal-date-greeting",
-        N_("Greeting on a personal date (wedding day, ...)"),
+        gettext_noop("Greeting on a personal date (wedding day, ...)"),
         Trigger.PERSONAL_DATE,
         Channel.SMS,
         Purpose.MARKETING,
@@ -207,7 +207,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "spring-festival-card",
-        N_("Spring Festival card"),
+        gettext_noop("Spring Festival card"),
         Trigger.FESTIVAL,
         Channel.CARD,
         Purpose.MARKETING,
@@ -230,13 +230,13 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             template="{name},{store}祝您{festival}快乐!",
         )
         for code, name in (
-            ("new_years_eve", N_("New Year's Eve greeting")),
-            ("lantern", N_("Lantern Festival greeting")),
-            ("dragon_boat", N_("Dragon Boat Festival greeting")),
-            ("mid_autumn", N_("Mid-Autumn Festival greeting")),
-            ("double_ninth", N_("Double Ninth greeting")),
-            ("new_year", N_("New Year greeting")),
-            ("national_day", N_("National Day greeting")),
+            ("new_years_eve", gettext_noop("New Year's Eve greeting")),
+            ("lantern", gettext_noop("Lantern Festival greeting")),
+            ("dragon_boat", gettext_noop("Dragon Boat Festival greeting")),
+            ("mid_autumn", gettext_noop("Mid-Autumn Festival greeting")),
+            ("double_ninth", gettext_noop("Double Ninth greeting")),
+            ("new_year", gettext_noop("New Year greeting")),
+            ("national_day", gettext_noop("National Day greeting")),
         )
     ],
     *[
@@ -254,16 +254,16 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             active=False,
         )
         for code, name in (
-            ("qixi", N_("Qixi greeting")),
-            ("womens_day", N_("Women's Day greeting")),
-            ("labour_day", N_("Labour Day greeting")),
-            ("teachers_day", N_("Teachers' Day greeting")),
+            ("qixi", gettext_noop("Qixi greeting")),
+            ("womens_day", gettext_noop("Women's Day greeting")),
+            ("labour_day", gettext_noop("Labour Day greeting")),
+            ("teachers_day", gettext_noop("Teachers' Day greeting")),
         )
     ],
     # Revisits by tier.
     _rule(
         "gold-visit",
-        N_("Visit a gold customer (at least twice a year)"),
+        gettext_noop("Visit a gold customer (at least twice a year)"),
         Trigger.REVISIT,
         Channel.VISIT,
         Purpose.MARKETING,
@@ -274,7 +274,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "silver-call",
-        N_("Periodic call to a silver customer"),
+        gettext_noop("Periodic call to a silver customer"),
         Trigger.REVISIT,
         Channel.CALL,
         Purpose.MARKETING,
@@ -285,7 +285,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "quality-feedback-sms",
-        N_("Quality feedback SMS"),
+        gettext_noop("Quality feedback SMS"),
         Trigger.DELIVERED,
         Channel.SMS,
         Purpose.SERVICE,
@@ -296,7 +296,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "seasonal-visit",
-        N_("Seasonal visit to a customer who buys rarely"),
+        gettext_noop("Seasonal visit to a customer who buys rarely"),
         Trigger.SEASONAL,
         Channel.VISIT,
         Purpose.MARKETING,
@@ -308,7 +308,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     # Product news to every owner.
     _rule(
         "product-notice",
-        N_("Price or usage change notice to owners"),
+        gettext_noop("Price or usage change notice to owners"),
         Trigger.PRODUCT_NOTICE,
         Channel.SMS,
         Purpose.SERVICE,

@@ -9,7 +9,7 @@ import random
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from huitou.accounts.models import Organisation, User
@@ -17,6 +17,7 @@ from huitou.customers.models import Activity, Customer, Product, Purchase
 
 from .models import Absence, CustomerRequest, Gift, Message, ProductNotice, Task
 from .plan import plan_run
+from .requests import reply_due_at
 from .routing import tasks_escalate, tasks_mark_missed
 from .rules import rules_seed
 
@@ -58,7 +59,9 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
 
     # Recent sales get promised / ship / arrival dates, so those cadences show up.
     recent = Purchase.objects.filter(
-        organisation=org, ordered_on__gte=today - dt.timedelta(days=days + 10), kind__in=["first", "replacement"]
+        organisation=org,
+        ordered_on__gte=today - dt.timedelta(days=days + 10),
+        kind__in=["first", "replacement"],
     )
     recent.update(
         promised_on=F("ordered_on") + dt.timedelta(days=14),
@@ -86,6 +89,19 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
             defaults={"ends_on": today + dt.timedelta(days=3), "delegate": reps[0], "reason": "年假"},
         )
 
+    # Value tiers by revenue (the analytics issue computes them by policy; the demo needs some now).
+    revenue = list(
+        Customer.objects.filter(organisation=org, status="active")
+        .annotate(total=Sum("purchases__amount"))
+        .filter(total__isnull=False)
+        .order_by("-total", "id")
+        .values_list("id", flat=True)
+    )
+    cut_gold, cut_silver = len(revenue) // 10, len(revenue) * 3 // 10
+    for tier, ids in (("gold", revenue[:cut_gold]), ("silver", revenue[cut_gold:cut_silver])):
+        Customer.objects.filter(pk__in=ids).update(tier=tier)
+    Customer.objects.filter(pk__in=revenue[cut_silver:]).update(tier="bronze")
+
     for back in range(days, -1, -1):
         day = today - dt.timedelta(days=back)
         plan_run(organisation=org, day=day, now=_at(day, 6, 0, tz))  # as if run each morning
@@ -103,8 +119,12 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
                 continue
         else:
             continue
-        outcome = Task.Outcome.VISIT_DONE if task.kind == "visit" else rng.choice(
-            [Task.Outcome.REACHED, Task.Outcome.REACHED, Task.Outcome.REACHED, Task.Outcome.NO_ANSWER]
+        outcome = (
+            Task.Outcome.VISIT_DONE
+            if task.kind == "visit"
+            else rng.choice(
+                [Task.Outcome.REACHED, Task.Outcome.REACHED, Task.Outcome.REACHED, Task.Outcome.NO_ANSWER]
+            )
         )
         task.status, task.outcome, task.completed_at = Task.Status.DONE, outcome, when
         task.completed_by_id = task.assignee_id
@@ -119,8 +139,18 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
                 subject=f"{task.title} · {outcome.label}",
             )
         )
-    Task.objects.bulk_update(done_rows, ["status", "outcome", "completed_at", "completed_by_id"], batch_size=1000)
+    Task.objects.bulk_update(
+        done_rows, ["status", "outcome", "completed_at", "completed_by_id"], batch_size=1000
+    )
     Activity.objects.bulk_create(activities, batch_size=1000)
+    # Each rep has a few visits planned for today, so the route page has a trip to order.
+    for rep in reps:
+        visit_ids = list(
+            Task.objects.filter(organisation=org, assignee=rep, kind="visit", status=Task.Status.OPEN)
+            .order_by("due_on", "id")
+            .values_list("id", flat=True)[:5]
+        )
+        Task.objects.filter(pk__in=visit_ids).update(due_on=today)
     tasks_escalate(organisation=org, today=today)
     tasks_mark_missed(organisation=org, today=today)
 
@@ -129,7 +159,12 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
     sent = Message.objects.filter(
         organisation=org, status=Message.Status.QUEUED, scheduled_for__lt=now, channel__in=["sms", "email"]
     )
-    sent.update(status=Message.Status.DELIVERED, sent_at=F("scheduled_for"), delivered_at=F("scheduled_for"), provider="console")
+    sent.update(
+        status=Message.Status.DELIVERED,
+        sent_at=F("scheduled_for"),
+        delivered_at=F("scheduled_for"),
+        provider="console",
+    )
 
     # Requests with their same-day clocks: answered in time, answered late, still open.
     customers = list(
@@ -144,7 +179,7 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
         received = _at(day, rng.randint(9, 19), rng.randint(0, 59), tz)
         if received > now:
             received = now - dt.timedelta(hours=1)
-        due = _at(received.date(), 23, 59, tz)
+        due = reply_due_at(received, org.policy.contact, tz)
         req = CustomerRequest(
             organisation_id=org.pk,
             customer_id=cid,

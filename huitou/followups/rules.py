@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from huitou.accounts import permissions
 from huitou.accounts.models import Organisation
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
 CAR_TRIGGERS = frozenset({Trigger.FIRST_SERVICE, Trigger.MAINTENANCE, Trigger.INSURANCE, Trigger.INSPECTION})
 
 
+def seeded(spec: dict[str, Any]) -> dict[str, Any]:
+    """A default rule's fields as stored. Rules are the organisation's own data: seeded in the
+    site's language (Chinese by default), then edited freely, so the name is translated once here."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return {**copy.deepcopy(spec), "name": str(translation.gettext(spec["name"]))}
+
+
 @transaction.atomic
 def rules_seed(*, organisation: Organisation) -> int:
     """Create the default rules this organisation does not have yet (by code). Returns how many."""
@@ -37,8 +45,7 @@ def rules_seed(*, organisation: Organisation) -> int:
             continue
         if organisation.kind != Organisation.Kind.DEALER and spec["trigger"] in CAR_TRIGGERS:
             continue
-        fields: dict[str, Any] = {k: v for k, v in spec.items()}
-        new.append(ContactRule(organisation=organisation, **fields))
+        new.append(ContactRule(organisation=organisation, **seeded(spec)))
     ContactRule.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
 
@@ -452,7 +459,7 @@ def rules_reset_defaults(*, actor: User, codes: list[str] | None = None) -> int:
     }
     touched = 0
     for rule in ContactRule.objects.select_for_update().filter(organisation=org, code__in=list(specs)):
-        spec = {**_CREATE_DEFAULTS, **specs.pop(rule.code)}
+        spec = {**_CREATE_DEFAULTS, **seeded(specs.pop(rule.code))}
         changed = [f for f in RULE_FIELDS if f != "code" and getattr(rule, f) != spec.get(f)]
         if changed:
             for f in changed:
@@ -462,7 +469,7 @@ def rules_reset_defaults(*, actor: User, codes: list[str] | None = None) -> int:
             touched += 1
     if specs:
         ContactRule.objects.bulk_create(
-            [ContactRule(organisation=org, **copy.deepcopy(s)) for s in specs.values()], ignore_conflicts=True
+            [ContactRule(organisation=org, **seeded(s)) for s in specs.values()], ignore_conflicts=True
         )
         touched += len(specs)
     return touched

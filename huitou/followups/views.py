@@ -7,10 +7,12 @@ middleware), services do every write, forms put service errors next to their fie
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -211,75 +213,66 @@ def gift_warning_view(request: AuthedRequest) -> HttpResponse:
     return render(request, "followups/_gift_warning.html", {"warning": warning})
 
 
-@login_required
-@require_POST
-def task_reschedule_view(request: AuthedRequest, pk: int) -> HttpResponse:
+def _move_task(
+    request: AuthedRequest, pk: int, form: forms.Form, act: Callable[[dict[str, Any]], object], done: str
+) -> HttpResponse:
+    """Reschedule and reassign share one flow: run the service, then redraw the row (htmx) or
+    go back to Today with a message."""
     day = _day(request.POST.get("day"))
     user_id = _int(request.POST.get("user"))
-    form = RescheduleForm(request.POST)
-    htmx = bool(getattr(request, "htmx", False))
     error = ""
     if form.is_valid():
         try:
-            services.task_reschedule(
-                actor=request.user,
-                task_id=pk,
-                due_on=form.cleaned_data["due_on"],
-                due_at=form.cleaned_data["due_at"],
-                version=form.cleaned_data["version"],
-            )
+            act(form.cleaned_data)
         except ValidationFailed as exc:
             error = "; ".join(_(m) for ms in exc.errors.values() for m in ms)
         except Conflict:
             error = _("This task was already done or changed by someone else.")
     else:
         error = "; ".join(str(e) for es in form.errors.values() for e in es)
-    if not htmx:
+    if not getattr(request, "htmx", False):
         if error:
             messages.error(request, error)
         else:
-            messages.success(request, _("Task moved."))
+            messages.success(request, done)
         return redirect(reverse("followups:today") + _plan_query(day, user_id))
     row = selectors.today_row(request.user, pk, day=day)
     context = _row_context(request, row, day=day, user_id=user_id)
     context.update(move_error=error, moved=not error)
     html = render(request, "followups/_task_row.html", context).content.decode()
     return HttpResponse(html + _counts_oob(request, day, user_id))
+
+
+@login_required
+@require_POST
+def task_reschedule_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _move_task(
+        request,
+        pk,
+        RescheduleForm(request.POST),
+        lambda data: services.task_reschedule(
+            actor=request.user,
+            task_id=pk,
+            due_on=data["due_on"],
+            due_at=data["due_at"],
+            version=data["version"],
+        ),
+        _("Task moved."),
+    )
 
 
 @login_required
 @require_POST
 def task_reassign_view(request: AuthedRequest, pk: int) -> HttpResponse:
-    day = _day(request.POST.get("day"))
-    user_id = _int(request.POST.get("user"))
-    form = ReassignForm(request.POST)
-    htmx = bool(getattr(request, "htmx", False))
-    error = ""
-    if form.is_valid():
-        try:
-            services.task_reassign(
-                actor=request.user,
-                task_id=pk,
-                assignee_id=form.cleaned_data["assignee_id"],
-                version=form.cleaned_data["version"],
-            )
-        except ValidationFailed as exc:
-            error = "; ".join(_(m) for ms in exc.errors.values() for m in ms)
-        except Conflict:
-            error = _("This task was already done or changed by someone else.")
-    else:
-        error = "; ".join(str(e) for es in form.errors.values() for e in es)
-    if not htmx:
-        if error:
-            messages.error(request, error)
-        else:
-            messages.success(request, _("Task reassigned."))
-        return redirect(reverse("followups:today") + _plan_query(day, user_id))
-    row = selectors.today_row(request.user, pk, day=day)
-    context = _row_context(request, row, day=day, user_id=user_id)
-    context.update(move_error=error, moved=not error)
-    html = render(request, "followups/_task_row.html", context).content.decode()
-    return HttpResponse(html + _counts_oob(request, day, user_id))
+    return _move_task(
+        request,
+        pk,
+        ReassignForm(request.POST),
+        lambda data: services.task_reassign(
+            actor=request.user, task_id=pk, assignee_id=data["assignee_id"], version=data["version"]
+        ),
+        _("Task reassigned."),
+    )
 
 
 @login_required

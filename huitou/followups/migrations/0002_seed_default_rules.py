@@ -6,7 +6,14 @@ CAR_TRIGGERS = {"first_service", "maintenance", "insurance", "inspection"}
 
 
 def seed(apps, schema_editor):
+    from django.conf import settings
+    from django.utils import translation
+
     from huitou.followups.defaults import DEFAULT_RULES
+
+    def _name(text):
+        with translation.override(settings.LANGUAGE_CODE):
+            return str(translation.gettext(text))
 
     Organisation = apps.get_model("accounts", "Organisation")
     ContactRule = apps.get_model("followups", "ContactRule")
@@ -14,7 +21,14 @@ def seed(apps, schema_editor):
         have = set(ContactRule.objects.filter(organisation=org).values_list("code", flat=True))
         ContactRule.objects.bulk_create(
             [
-                ContactRule(organisation=org, **{k: str(v) if k in ("trigger", "channel", "purpose", "assignee") else v for k, v in spec.items()})
+                ContactRule(
+                    organisation=org,
+                    **{
+                        k: str(v) if k in ("trigger", "channel", "purpose", "assignee") else v
+                        for k, v in spec.items()
+                    }
+                    | {"name": _name(spec["name"])},
+                )
                 for spec in DEFAULT_RULES
                 if spec["code"] not in have and (org.kind == "dealer" or spec["trigger"] not in CAR_TRIGGERS)
             ]

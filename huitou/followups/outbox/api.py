@@ -15,7 +15,7 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from huitou.accounts import permissions
-from huitou.api.schemas import ERROR_RESPONSES
+from huitou.api.schemas import ERROR_RESPONSES, page_out
 from huitou.core.http import AuthedRequest
 from huitou.core.pagination import MAX_PAGE_SIZE
 from huitou.core.phones import mask_phone
@@ -143,14 +143,7 @@ def message_list(request: AuthedRequest, filters: Query[MessageListQuery]) -> An
         page=filters.page,
         size=filters.size,
     )
-    return {
-        "items": page.items,
-        "page": page.number,
-        "size": page.size,
-        "has_next": page.has_next,
-        "total": page.total,
-        "total_capped": page.total_capped,
-    }
+    return page_out(page)
 
 
 @router.get("/messages/{int:message_id}", response=_responses(MessageOut), summary="One outbox message")

@@ -157,7 +157,7 @@ def test_route_page_lists_stops_in_order_with_distances(client, w):
     assert re.findall(r'route-stop" data-task="(\d+)"', html) == [str(t.pk) for t in (w.a, w.b, w.c, w.d)]
     assert 'id="route-unplaced"' in html and "无坐标" in html
     assert "chart.umd.min.js" in html and 'id="route-data"' in html
-    assert "4.1 km" in html  # 1 km from the start, then three legs of about 1 km
+    assert "共 4.1 公里" in html  # 1 km from the start, then three legs of about 1 km
 
 
 def test_a_manager_opens_a_reps_route(client, w):

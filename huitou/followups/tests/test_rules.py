@@ -367,3 +367,15 @@ def test_preview_fills_a_sample_and_a_real_customer(org_world):
     other = CustomerFactory(owner=w.rep3)
     with pytest.raises(NotFound):
         rules.rule_preview(w.rep1, template="{name}", customer_id=other.pk)
+
+
+def test_default_rules_are_seeded_in_the_sites_language_whatever_language_is_active(org_world):
+    from django.utils import translation
+
+    from huitou.followups.models import ContactRule
+
+    ContactRule.objects.filter(organisation=org_world.org).delete()
+    with translation.override("en"):
+        rules.rules_seed(organisation=org_world.org)
+
+    assert ContactRule.objects.get(organisation=org_world.org, code="birthday-card").name == "生日贺卡"
