@@ -43,12 +43,18 @@ class ContactPolicy(BaseModel):
     marketing_cap_month: int = Field(4, ge=0, le=200, description="Marketing touches per customer in 30 days")
     quiet_start: str = Field("21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="No messages from")
     quiet_end: str = Field("08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="No messages until")
-    send_at: str = Field("09:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Planned messages go out at")
+    send_at: str = Field(
+        "09:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Planned messages go out at"
+    )
     escalate_after_days: int = Field(2, ge=0, le=60, description="Overdue days before the manager is told")
-    missed_after_days: int = Field(14, ge=1, le=365, description="Overdue days before a task counts as missed")
+    missed_after_days: int = Field(
+        14, ge=1, le=365, description="Overdue days before a task counts as missed"
+    )
     tasks_on_rest_days: bool = Field(False, description="Keep tasks on weekends and holidays")
     request_reply_cutoff: str = Field(
-        "17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Requests after this are due the next working day"
+        "17:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Requests after this are due the next working day",
     )
     default_km_per_day: float = Field(40.0, gt=0, le=1000, description="Used when a car's mileage is unknown")
     catch_up_days: int = Field(7, ge=0, le=90, description="How many missed days the plan catches up")
