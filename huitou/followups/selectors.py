@@ -226,6 +226,42 @@ def today_row(viewer: User, task_id: int, *, day: dt.date) -> TodayRow:
     return _rows(viewer, [task], day, permissions.sees_full_phone(viewer))[0]
 
 
+@dataclass(frozen=True)
+class EscalatedRow:
+    task_id: int
+    customer_id: int
+    customer_name: str
+    title: str
+    assignee: str
+    due_on: dt.date
+    days_overdue: int
+
+
+def escalated_to_me(viewer: User, *, today: dt.date, limit: int = 50) -> list[EscalatedRow]:
+    """Open tasks that went overdue and were escalated to this manager (routing.tasks_escalate).
+    One query; empty for roles nobody escalates to, without touching the database."""
+    if viewer.role not in (permissions.OWNER, permissions.MANAGER):
+        return []
+    rows = (
+        task_queryset(viewer)
+        .filter(escalated_to_id=viewer.pk, status=Task.Status.OPEN)
+        .order_by("due_on", "id")
+        .values_list(
+            "id",
+            "customer_id",
+            "customer__name",
+            "title",
+            "assignee__display_name",
+            "assignee__username",
+            "due_on",
+        )[:limit]
+    )
+    return [
+        EscalatedRow(tid, cid, cname, title, display or (username or ""), due, (today - due).days)
+        for tid, cid, cname, title, display, username, due in rows
+    ]
+
+
 def today_tasks(
     viewer: User, *, day: dt.date, user_id: int | None = None, page: int = 1, size: int = TODAY_PAGE_SIZE
 ) -> TodayPlan:

@@ -132,6 +132,7 @@ def today_view(request: AuthedRequest) -> HttpResponse:
         "plan": plan,
         "groups": groups,
         "gifts": selectors.gifts_list(viewer, active_only=True),
+        "escalated": selectors.escalated_to_me(viewer, today=timezone.localdate()),
         "people": selectors.plan_people(viewer),
         "task_kinds": TASK_KIND_CHOICES,
         "day": day,

@@ -258,8 +258,8 @@ def test_today_page_query_count_is_pinned(client, w, django_assert_num_queries):
 
 def test_today_page_query_count_for_a_manager(client, w, django_assert_num_queries):
     login(client, w.manager1)
-    # + the person looked at and the people picker
-    with django_assert_num_queries(10):
+    # + the person looked at, the people picker and the tasks escalated to the manager
+    with django_assert_num_queries(11):
         client.get(reverse("followups:today"), {"user": w.rep1.pk})
 
 
@@ -462,3 +462,21 @@ def test_customer_page_loads_the_plan_block(client, w):
 def test_customer_plan_block_of_another_reps_customer_is_404(client, w):
     response = login(client, w.rep2).get(reverse("followups:customer_plan", args=[w.zhang.pk]))
     assert response.status_code == 404
+
+
+def test_a_manager_sees_the_overdue_tasks_escalated_to_them_and_a_rep_does_not(client, w):
+    from huitou.followups.routing import tasks_escalate
+
+    w.call.due_on = w.today - dt.timedelta(days=20)
+    w.call.save()
+    tasks_escalate(organisation=w.org, today=w.today)
+
+    manager_html = login(client, w.manager1).get(reverse("followups:today")).content.decode()
+    rep_html = login(client, w.rep1).get(reverse("followups:today")).content.decode()
+
+    assert (
+        f'class="list-group-item d-flex flex-wrap gap-2 escalated-task" data-task="{w.call.pk}"'
+        in manager_html
+    )
+    assert "已升级给您" in manager_html
+    assert 'id="escalated"' not in rep_html
