@@ -388,10 +388,10 @@ def customer_plan(viewer: User, customer_id: int, *, limit: int = 10) -> Custome
         .select_related("assignee")
         .order_by("due_on", "-priority", "id")[:limit]
     )
+    from .outbox.selectors import message_queryset  # the outbox decides who reads messages
+
     messages = list(
-        Message.objects.filter(
-            permissions.customer_scope(viewer, "customer__"), customer_id=customer.pk
-        ).order_by("-scheduled_for", "-id")[:limit]
+        message_queryset(viewer).filter(customer_id=customer.pk).order_by("-scheduled_for", "-id")[:limit]
     )
     return CustomerPlan(customer=customer, open_tasks=tasks, recent_messages=messages)
 
