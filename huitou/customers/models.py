@@ -326,6 +326,8 @@ class OwnedProduct(TimeStampedModel):
             ),
             # Duplicate detection groups by plate along this index (customers.dedupe).
             models.Index(fields=["plate", "customer"], name="owned_plate_idx"),
+            # Cars added or changed since a moment (the plan's maintenance state catches up from them).
+            models.Index(fields=["organisation", "updated_at"], name="owned_org_updated_idx"),
         ]
 
 
@@ -393,6 +395,21 @@ class Purchase(TimeStampedModel):
                 fields=["organisation", "arrives_on"],
                 name="purchase_arrives_idx",
                 condition=models.Q(arrives_on__isnull=False),
+            ),
+            # Workshop visits by day, covering the customer (the plan's service reminders read
+            # every customer's last visit of the past months from it, index-only). Partial: sales
+            # rows, most of an import, pay nothing.
+            models.Index(
+                fields=["organisation", "ordered_on", "customer"],
+                name="purchase_service_day_idx",
+                condition=models.Q(kind="service"),
+            ),
+            # Workshop visits recorded or changed since a moment (the plan's maintenance state
+            # catches up from them).
+            models.Index(
+                fields=["organisation", "updated_at"],
+                name="purchase_service_updated_idx",
+                condition=models.Q(kind="service"),
             ),
         ]
 

@@ -416,3 +416,27 @@ class PlanRun(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organisation", "day"], name="plan_run_day_unique")]
+
+
+class ServiceDue(models.Model):
+    """Fill state of the maintenance reminders (``plan_state``): per rule and car, the day the
+    next reminder falls due as of the data read so far. A car without a row has none ahead."""
+
+    rule = models.ForeignKey(ContactRule, on_delete=models.CASCADE, related_name="+", db_index=False)
+    car_id = models.BigIntegerField()  # an OwnedProduct; no foreign key: rows of deleted cars are inert
+    due_on = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "car_id"], name="service_due_unique")]
+        indexes = [models.Index(fields=["rule", "due_on"], name="service_due_day_idx")]
+
+
+class ServiceDueFill(models.Model):
+    """How far ``ServiceDue`` of a rule has read: the parameters and the target day it was computed
+    for, and the moment after which changed cars, customers and workshop visits are read again."""
+
+    rule = models.OneToOneField(ContactRule, on_delete=models.CASCADE, related_name="+")
+    params = models.JSONField(default=dict)
+    day = models.DateField(null=True)
+    since = models.DateTimeField(null=True)  # null: never built
+    built_on = models.DateField(null=True)  # target day of the last build from scratch

@@ -47,8 +47,11 @@ Car triggers
     due date when there was none; one reminder per interval (customers who never come back are
     the win-back's business). Workshop visits are ``Purchase(kind=service)`` of the customer: they
     do not say which car, so a customer with two cars has both reset by a visit. The due-date
-    arithmetic runs in numpy over integer day numbers for every car that could be due (one query
-    of plain numbers), then the customers of the cars that are due are read. Inspection:
+    arithmetic runs in numpy over integer day numbers (one query of plain numbers), then the
+    customers of the cars that are due are read. Which cars to look at for maintenance comes from
+    a fill state kept by the plan itself (``plan_state``: per rule and car, the next due day, caught
+    up each run from what changed); the cars it names are computed again from the live data, so
+    the reminders are those of the data, not of the state. Inspection:
     at the ages in ``params.ages``, yearly from ``yearly_from``, every six months from
     ``twice_yearly_from`` (anniversaries of the delivery date, 29 February -> 28 February).
 
@@ -82,9 +85,12 @@ Skipped reasons (``PlanResult.skipped``): ``inactive``, ``no_phone`` / ``no_emai
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
+import json
 import logging
 import math
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -93,9 +99,10 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import BooleanField, Count, Exists, F, Func, Max, OuterRef, Q
 from django.db.models.expressions import RawSQL
+from django.db.transaction import TransactionManagementError
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -112,7 +119,7 @@ from huitou.customers.models import (
     PurchaseLine,
 )
 
-from . import calendar
+from . import calendar, plan_state
 from .models import (
     TASK_CHANNELS,
     Channel,
@@ -121,6 +128,7 @@ from .models import (
     PlanRun,
     ProductNotice,
     Purpose,
+    ServiceDue,
     Task,
     Trigger,
 )
@@ -768,19 +776,31 @@ def service_due_days(
     return np.minimum(add_months_days(start, months), by_km.astype("int64"))
 
 
-def _car_arrays(qs: Any) -> np.ndarray:
-    """(id, customer id, delivered, mileage km, mileage read on) of the cars, as floats (NaN = unknown)."""
+def _car_sql(qs: Any) -> tuple[str, tuple[Any, ...]]:
+    """SQL of (id, customer_id, plan_d, mileage_km, plan_m) of the cars: day numbers of the delivery
+    and of the mileage reading."""
     query = qs.annotate(plan_d=DayNumber("delivered_on"), plan_m=DayNumber("mileage_on")).values_list(
         "id", "customer_id", "plan_d", "mileage_km", "plan_m"
     )
-    # Plain numbers straight from the cursor: Django's per-value converters cost more than the query.
     sql, params = query.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _number_rows(sql: str, params: Sequence[Any], width: int) -> np.ndarray:
+    """Plain numbers straight from the cursor (Django's per-value converters cost more than the
+    query), as floats (NULL = NaN)."""
     with connection.cursor() as cur:
         cur.execute(sql, params)
         rows = cur.fetchall()
     if not rows:
-        return np.empty((0, 5))
+        return np.empty((0, width))
     return np.array(rows, dtype=float)
+
+
+def _car_arrays(qs: Any) -> np.ndarray:
+    """(id, customer id, delivered, mileage km, mileage read on) of the cars, as floats (NaN = unknown)."""
+    sql, params = _car_sql(qs)
+    return _number_rows(sql, params, 5)
 
 
 def _car_candidates(ids: Iterable[int], t: dt.date, suffix: str) -> Iterator[Candidate]:
@@ -836,57 +856,127 @@ def _gen_first_service(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Can
     yield from _car_candidates(_not_serviced_since_delivery(run, hits), t, "")
 
 
-def _gen_maintenance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
-    km, months = _service_params(rule)
-    default = run.policy.default_km_per_day
-    target = _day_number(t)
-    suffix = f":{t.isoformat()}"
-    lo = add_months(t, -months) - dt.timedelta(days=1)
-    # (a) One interval after the customer's last workshop visit (visits since ``lo``: an older
-    # one cannot be followed by a due date as late as ``t``).
-    visits = Purchase.objects.filter(
-        organisation_id=run.org_id, kind=Purchase.Kind.SERVICE, ordered_on__gte=lo, ordered_on__lte=run.day
-    )
-    last_visit = dict(
-        visits.values("customer_id")
-        .annotate(plan_v=Max(DayNumber("ordered_on")))
-        .values_list("customer_id", "plan_v")
-    )
-    found: set[int] = set()
-    if last_visit:
-        cars = _car_arrays(
-            _owned(run, rule, vehicles=True).filter(
-                delivered_on__isnull=False, customer_id__in=visits.values("customer_id")
-            )
-        )
-        if len(cars):
-            visit = np.array([last_visit.get(int(c), -1) for c in cars[:, 1]], dtype=float)
-            ok = (visit >= 0) & (visit < target) & (cars[:, 2] <= visit)
-            due = service_due_days(
-                visit, cars[:, 2], cars[:, 3], cars[:, 4], km=km, months=months, default_km_per_day=default
-            )
-            found = {int(i) for i in cars[ok & (due == target), 0]}
-    # (b) No workshop visit since the delivery: one interval after the first-service due date.
-    lo_delivery = add_months(t, -2 * months) - dt.timedelta(days=2)
-    cars = _car_arrays(
-        _owned(run, rule, vehicles=True).filter(delivered_on__gte=lo_delivery, delivered_on__lt=t)
-    )
-    if len(cars):
-        first = service_due_days(
-            cars[:, 2], cars[:, 2], cars[:, 3], cars[:, 4], km=km, months=months, default_km_per_day=default
-        )
-        second = service_due_days(
-            first.astype(float),
-            cars[:, 2],
-            cars[:, 3],
-            cars[:, 4],
+def maintenance_due_days(
+    cars: np.ndarray, last_visit: np.ndarray, *, km: int, months: int, default_km_per_day: float
+) -> np.ndarray:
+    """Day numbers the maintenance reminder of each car (rows of ``_car_arrays``) is due: one
+    interval after the customer's last workshop visit when it is on or after the delivery
+    (``last_visit``: day numbers, NaN = none), else one interval after the first-service due date."""
+    delivered, mileage_km, mileage_on = cars[:, 2], cars[:, 3], cars[:, 4]
+    with np.errstate(invalid="ignore"):
+        visited = np.isfinite(last_visit) & (last_visit >= delivered)
+
+    def due(start: np.ndarray) -> np.ndarray:
+        return service_due_days(
+            start,
+            delivered,
+            mileage_km,
+            mileage_on,
             km=km,
             months=months,
-            default_km_per_day=default,
+            default_km_per_day=default_km_per_day,
         )
-        hits = cars[(first < target) & (second == target) & ~np.isin(cars[:, 0], list(found))]
-        found.update(_not_serviced_since_delivery(run, hits))
-    yield from _car_candidates(found, t, suffix)
+
+    after_visit = due(np.where(visited, last_visit, delivered))
+    second = due(due(delivered).astype(float))
+    return np.where(visited, after_visit, second)
+
+
+def _last_visits(run: _Run, customer_ids: Sequence[int] | None) -> np.ndarray:
+    """(customer id, day number of the last workshop visit on or before the run's day), sorted.
+
+    Hand-written SQL: the kind is a literal, so SQLite reads the visits from the partial index
+    ``purchase_service_day_idx`` without looking at each row, and ``GROUP BY +customer_id`` keeps
+    it from walking the whole purchase table in customer order instead (PostgreSQL hashes either
+    way)."""
+    qn = connection.ops.quote_name
+    table = qn(Purchase._meta.db_table)
+    pg = connection.vendor == "postgresql"
+    day = "(ordered_on - DATE '1970-01-01')" if pg else "CAST(julianday(ordered_on) - 2440587.5 AS INTEGER)"
+    service = Purchase.Kind.SERVICE.value  # a constant of the model, safe to inline
+    base = (
+        f"SELECT +customer_id, MAX({day}) FROM {table} "  # noqa: S608 - names and a constant from the model
+        f"WHERE organisation_id = %s AND kind = '{service}' AND ordered_on <= %s"
+    )
+    parts = []
+    if customer_ids is None:
+        parts.append(_number_rows(base + " GROUP BY +customer_id", (run.org_id, run.day), 2))
+    else:
+        for chunk in _chunks(customer_ids):
+            if pg:
+                where, params = " AND customer_id = ANY(%s)", [list(chunk)]
+            else:
+                where, params = " AND customer_id IN (" + ", ".join(["%s"] * len(chunk)) + ")", list(chunk)
+            sql = base + where + " GROUP BY +customer_id"
+            parts.append(_number_rows(sql, (run.org_id, run.day, *params), 2))
+    rows = np.concatenate(parts) if parts else np.empty((0, 2))
+    return rows[np.argsort(rows[:, 0], kind="stable")]
+
+
+def _maintenance_due(
+    run: _Run, km: int, months: int, car_ids: Sequence[int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(car ids, due day numbers) of the organisation's cars with a delivery date (all of them, or
+    those of ``car_ids``), from the live data: the last visits up to the run's day."""
+    base = OwnedProduct.objects.filter(organisation_id=run.org_id, delivered_on__isnull=False)
+    if car_ids is None:
+        cars = _car_arrays(base)
+    else:
+        parts = [_car_arrays(base.filter(_in(OwnedProduct, "id", chunk))) for chunk in _chunks(car_ids)]
+        cars = np.concatenate(parts) if parts else np.empty((0, 5))
+    if not len(cars):
+        return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
+    customers = None if car_ids is None else sorted({int(c) for c in cars[:, 1]})
+    last = _last_visits(run, customers)
+    visit = np.full(len(cars), np.nan)
+    if len(last):
+        pos = np.minimum(np.searchsorted(last[:, 0], cars[:, 1]), len(last) - 1)
+        found = last[pos, 0] == cars[:, 1]
+        visit[found] = last[pos[found], 1]
+    due = maintenance_due_days(
+        cars, visit, km=km, months=months, default_km_per_day=run.policy.default_km_per_day
+    )
+    return cars[:, 0].astype("int64"), due
+
+
+def _gen_maintenance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    """From the fill state (``plan_state``): the cars it says are due by ``t`` are computed again
+    from the live data, and those due exactly on ``t`` are the candidates."""
+    km, months = _service_params(rule)
+    target = _day_number(t)
+
+    def write(rows: Sequence[tuple[int, int, dt.date]]) -> None:
+        insert_ignore(ServiceDue, ("rule", "car_id", "due_on"), rows)
+
+    def dated(car: np.ndarray, due: np.ndarray, keep: np.ndarray) -> list[tuple[int, dt.date]]:
+        return [
+            (int(c), dt.date.fromordinal(int(d) + _EPOCH)) for c, d in zip(car[keep], due[keep], strict=True)
+        ]
+
+    def compute(car_ids: Sequence[int] | None) -> list[tuple[int, dt.date]]:
+        car, due = _maintenance_due(run, km, months, car_ids)
+        return dated(car, due, due >= target)
+
+    params = {"km": km, "months": months, "default_km_per_day": run.policy.default_km_per_day}
+    plan_state.service_due_refresh(rule=rule, params=params, target=t, compute=compute, write=write)
+    looked_at = plan_state.service_due_cars(rule=rule, target=t)
+    if not looked_at:
+        return
+    car, due = _maintenance_due(run, km, months, looked_at)
+    # Today's stay in the state (a second run of the day finds them again); earlier ones go.
+    plan_state.service_due_settle(rule=rule, target=t, due=dated(car, due, due >= target), write=write)
+    hits = sorted(int(c) for c in car[due == target])
+    if not hits:
+        return
+    suffix = f":{t.isoformat()}"
+    for chunk in _chunks(hits):
+        for r in (
+            _owned(run, rule, vehicles=True)
+            .filter(_in(OwnedProduct, "id", chunk))
+            .values_list(*_cust_cols("customer__"), "id", "product__name", "description")
+        ):
+            oid, name, desc = r[_N:]
+            yield r[:_N], f"owned:{oid}{suffix}", _Extra(date=t, product=_product_label(name, desc))
 
 
 def _gen_insurance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
@@ -1021,6 +1111,44 @@ def _max_params() -> int:
     return 60000
 
 
+_COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
+
+
+def _copy_text(s: str) -> str:
+    if _COPY_SPECIAL.search(s):
+        s = s.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return s
+
+
+def _copy_writer(fields: Sequence[Any]) -> Callable[[Sequence[Any]], str]:
+    """A row -> one line of COPY's text format (what ``copy.write_row`` does, without its per-value
+    dispatch): one converter per column, chosen once."""
+    convert: list[Callable[[Any], str]] = []
+    for f in fields:
+        if isinstance(f, models.JSONField):
+            convert.append(lambda v: "\\N" if v is None else _copy_text(json.dumps(v)))
+        elif isinstance(f, models.DateField):  # and DateTimeField: ISO 8601, with the offset
+            memo: dict[Any, str] = {}
+
+            def iso(v: Any, memo: dict[Any, str] = memo) -> str:
+                if v not in memo:
+                    memo[v] = "\\N" if v is None else v.isoformat()
+                return memo[v]
+
+            convert.append(iso)
+        elif isinstance(f, models.BooleanField):
+            convert.append(lambda v: "\\N" if v is None else ("t" if v else "f"))
+        elif isinstance(f, models.CharField | models.TextField):
+            convert.append(lambda v: "\\N" if v is None else _copy_text(str(v)))
+        else:  # integers and foreign keys
+            convert.append(lambda v: "\\N" if v is None else str(int(v)))
+
+    def line(row: Sequence[Any]) -> str:
+        return "\t".join([c(v) for c, v in zip(convert, row, strict=True)]) + "\n"
+
+    return line
+
+
 def insert_ignore(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """``INSERT ... ON CONFLICT DO NOTHING``; returns how many rows were really inserted
     (``bulk_create(ignore_conflicts=True)`` cannot tell). Call it inside a transaction.
@@ -1066,8 +1194,9 @@ def insert_ignore(model: type[models.Model], columns: Sequence[str], rows: Seque
             cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS {empty}")
             cur.execute(f"TRUNCATE {stage}")
             with cur.cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(prepared(row))
+                line = _copy_writer(fields)
+                for chunk in _chunks(rows, _INSERT_ROWS):
+                    copy.write("".join([line(row) for row in chunk]))
             staged = f"SELECT {cols} FROM {stage} ORDER BY {order}"  # noqa: S608 - names from the model
             cur.execute(f"INSERT INTO {table} ({cols}) {staged} ON CONFLICT DO NOTHING")
             return max(cur.rowcount, 0)
@@ -1190,11 +1319,46 @@ def task_due_on(day: dt.date, *, tasks_on_rest_days: bool) -> dt.date:
     return calendar.next_working_day(day)
 
 
+# PostgreSQL settings for the length of a run: the plan's queries are short, so compiling them
+# (JIT) costs more than it saves; a few hash aggregates over a quarter of a million rows would
+# spill to disk at the default work_mem; and a commit per rule need not wait for the WAL flush:
+# a server crash loses at most the last rules' rows together with the run's DONE mark (commits
+# stay in order, and any later durable commit, such as the outbox marking a message sent, flushes
+# them too), and the day is planned again, idempotently, by the next catch-up.
+_PG_SESSION = {"jit": "off", "work_mem": "64MB", "synchronous_commit": "off"}
+
+
+@contextlib.contextmanager
+def _session_settings() -> Iterator[None]:
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cur:
+        names = list(_PG_SESSION)
+        cur.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+        saved = dict(zip(names, cur.fetchone() or (), strict=True))
+        for name, value in _PG_SESSION.items():
+            cur.execute("SELECT set_config(%s, %s, false)", [name, value])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cur:
+                for name, value in saved.items():
+                    cur.execute("SELECT set_config(%s, %s, false)", [name, value])
+        except (DatabaseError, TransactionManagementError):  # the transaction already failed
+            logger.debug("plan: session settings not restored", exc_info=True)
+
+
 def plan_run(*, organisation: Organisation, day: dt.date, now: dt.datetime | None = None) -> PlanResult:
     """Plan one day for one organisation (see the module docstring). Safe to run again, at the
     same time as another run of the same day, or after a crash; each rule's rows are committed
     together."""
-    now = now or timezone.now()
+    with _session_settings():
+        return _plan_run(organisation, day, now or timezone.now())
+
+
+def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> PlanResult:
     run = _Run(organisation, day, now)
     policy = run.policy
     result = PlanResult(days_run=[day])

@@ -317,6 +317,44 @@ def test_maintenance_after_last_visit_or_after_first_service(w):
     )
 
 
+def test_maintenance_after_a_visit_by_the_car_own_km_or_the_months(w):
+    r = rule(w, trigger=Trigger.MAINTENANCE, channel=Channel.SMS, params={"km": 5000, "months": 6})
+    t = D
+    # 100 km a day since delivery: 5,000 km come 50 days after the last visit.
+    fast = customer(w)
+    fast_car = OwnedProductFactory(
+        customer=fast, delivered_on=dt.date(2025, 3, 10), mileage_km=36500, mileage_on=dt.date(2026, 3, 10)
+    )
+    PurchaseFactory(customer=fast, kind=Purchase.Kind.SERVICE, ordered_on=t - dt.timedelta(days=50))
+    # Same car one day off: not due today.
+    off = customer(w)
+    OwnedProductFactory(
+        customer=off, delivered_on=dt.date(2025, 3, 10), mileage_km=36500, mileage_on=dt.date(2026, 3, 10)
+    )
+    PurchaseFactory(customer=off, kind=Purchase.Kind.SERVICE, ordered_on=t - dt.timedelta(days=49))
+    # 1 km a day: six months after the visit.
+    slow = customer(w)
+    slow_car = OwnedProductFactory(
+        customer=slow, delivered_on=dt.date(2024, 3, 10), mileage_km=730, mileage_on=dt.date(2026, 3, 10)
+    )
+    PurchaseFactory(customer=slow, kind=Purchase.Kind.SERVICE, ordered_on=add_months(t, -6))
+    # Due by that visit, but came back since (before the run day): nothing.
+    back = customer(w)
+    OwnedProductFactory(
+        customer=back, delivered_on=dt.date(2024, 3, 10), mileage_km=730, mileage_on=dt.date(2026, 3, 10)
+    )
+    PurchaseFactory(customer=back, kind=Purchase.Kind.SERVICE, ordered_on=add_months(t, -6))
+    PurchaseFactory(customer=back, kind=Purchase.Kind.SERVICE, ordered_on=t)
+
+    run(w)
+    assert touches(Message) == sorted(
+        [
+            (fast.pk, r.pk, f"owned:{fast_car.pk}:{t.isoformat()}"),
+            (slow.pk, r.pk, f"owned:{slow_car.pk}:{t.isoformat()}"),
+        ]
+    )
+
+
 def test_insurance_reminder_before_expiry(w):
     r = rule(w, trigger=Trigger.INSURANCE, offset_days=-30)
     car = OwnedProductFactory(customer=customer(w), insurance_expires_on=D + dt.timedelta(days=30))
@@ -700,6 +738,17 @@ def test_send_time_moves_out_of_quiet_hours_and_late_runs_send_now(w):
     # Catching up two days late at 14:00: out now rather than at a send time long past.
     run(w, day=D - dt.timedelta(days=2), now=at(D, 14, 0))
     assert Message.objects.get().scheduled_for == at(D, 14, 0)
+
+
+def test_message_text_and_params_keep_tabs_newlines_and_backslashes(w):
+    r = rule(w, trigger=Trigger.BIRTHDAY, channel=Channel.SMS, template="{name}\t生日快乐\n\\N {name}\\")
+    c = customer(w, name="李\\四\t", birthday=dt.date(1990, D.month, D.day), phone="+8613800000001")
+
+    run(w)
+    m = Message.objects.get(rule=r)
+    assert m.body == "李\\四\t\t生日快乐\n\\N 李\\四\t\\"
+    assert m.params["name"] == "李\\四\t"
+    assert m.to == "+8613800000001" and m.customer_id == c.pk
 
 
 def test_running_twice_creates_nothing_more_and_plan_run_records_the_day(w):
