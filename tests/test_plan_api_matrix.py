@@ -397,10 +397,10 @@ def test_reply_report_counts_only_the_scope(plan_world, role):
     assert listed == REQUEST_VISIBLE[role]
 
 
-# Compliance rows: (customer scope or assigned to the caller) and an assignee the caller reviews.
+# Compliance rows: tasks the caller may see (selectors.task_scope) whose assignee the caller reviews.
 COMPLIANCE_ROWS: dict[str, dict[str, int]] = {
     "owner": {"rep1": 2, "rep3": 1},
-    "manager1": {"rep1": 1},  # not cover: its customer is in s2
+    "manager1": {"rep1": 2},  # cover counts: it is assigned to rep1 of their team
     "manager2": {"rep3": 1},  # cover is on an s2 customer, but its assignee rep1 is not manager2's
     "rep1": {"rep1": 2},  # their own task and the one they cover
     "rep2": {},

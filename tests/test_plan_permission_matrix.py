@@ -103,7 +103,7 @@ CUSTOMER_VISIBLE: dict[str, set[str]] = {
 # Tasks each role can see (task_scope): the customer's, plus those assigned to the viewer.
 TASK_VISIBLE: dict[str, set[str]] = {
     "owner": {"rep1_s1", "rep3_s2", "cover"},
-    "manager1": {"rep1_s1"},  # cover is on a customer of s2 / team t2, although its assignee is in t1
+    "manager1": {"rep1_s1", "cover"},  # cover: on a customer of s2, but assigned to rep1 of their team
     "manager2": {"rep3_s2", "cover"},
     "rep1": {"rep1_s1", "cover"},  # cover: assigned to rep1
     "rep2": set(),
@@ -115,7 +115,7 @@ TASK_VISIBLE: dict[str, set[str]] = {
 # Tasks each role may work (record an outcome, move): the assignee, the owner and managers.
 TASK_WORKABLE: dict[str, set[str]] = {
     "owner": {"rep1_s1", "rep3_s2", "cover"},
-    "manager1": {"rep1_s1"},
+    "manager1": {"rep1_s1", "cover"},
     "manager2": {"rep3_s2", "cover"},
     "rep1": {"rep1_s1", "cover"},
     "rep2": set(),
@@ -804,7 +804,7 @@ def test_gift_warning_only_for_visible_customers(plan_world, role):
 # anyone else themselves).
 COMPLIANCE_TASKS: dict[str, set[str]] = {
     "owner": {"rep1_s1", "rep3_s2", "cover"},
-    "manager1": {"rep1_s1"},
+    "manager1": {"rep1_s1", "cover"},  # cover is assigned to rep1 of their team
     "manager2": {"rep3_s2"},  # cover's customer is in s2, but its assignee rep1 is not manager2's
     "rep1": {"rep1_s1", "cover"},
     "rep2": set(),

@@ -13,9 +13,9 @@ today or already done (everything but ``open_upcoming``).
 
 Scope: a person's row is visible to the owner (everyone), to a manager (the people of the teams
 they manage, and of their store when ``people.manager_sees_whole_store``, themselves included),
-and to anyone else for themselves only. The tasks counted are also limited to the viewer's
-customers (``customer_scope``), like every read of tasks, except that a task assigned to the viewer
-always counts for them (they may be covering for someone).
+and to anyone else for themselves only. The tasks counted are also limited to what the viewer
+may see (``selectors.task_scope``): tasks on their customers, tasks assigned to them (covering for
+someone) and, for a manager, tasks assigned to the people they manage.
 """
 
 from __future__ import annotations
@@ -100,8 +100,10 @@ def _tasks(
     _check_period(start, end)
     # A task assigned to the viewer is theirs to see even when its customer is not (covering for
     # an absent colleague); every other task must be on a customer within the viewer's scope.
+    from .selectors import task_scope
+
     qs = Task.objects.filter(
-        permissions.customer_scope(viewer, "customer__") | Q(assignee_id=viewer.pk),
+        task_scope(viewer),
         people_scope(viewer, "assignee__"),
         due_on__gte=start,
         due_on__lte=end,

@@ -44,13 +44,18 @@ def group_of(kind: str) -> str:
 
 
 def task_scope(viewer: User) -> Q:
-    """Tasks whose customer the viewer may see, plus tasks given to the viewer: a rep covering an
-    absent colleague must be able to work the tasks routed to them."""
+    """Tasks whose customer the viewer may see, plus tasks given to the viewer (a rep covering an
+    absent colleague works the tasks routed to them) and, for a manager, tasks given to the people
+    they manage (so the cover shows in their team's plan and compliance)."""
+    from .compliance import people_scope
+
     if not permissions.is_active_member(viewer):
         return permissions.NOTHING
-    return permissions.customer_scope(viewer, "customer__") | Q(
-        assignee_id=viewer.pk, organisation_id=permissions.org_id(viewer)
-    )
+    own = Q(assignee_id=viewer.pk, organisation_id=permissions.org_id(viewer))
+    scope = permissions.customer_scope(viewer, "customer__") | own
+    if viewer.role == permissions.MANAGER:
+        scope |= people_scope(viewer, "assignee__")
+    return scope
 
 
 def task_queryset(viewer: User) -> QuerySet[Task]:
