@@ -358,6 +358,9 @@ class PurchaseEngine(ModelEngine):
         "payment_due_on": cells.date(),
         "paid_amount": cells.money(default=Decimal("0.00")),
         "paid_on": cells.date(),
+        "promised_on": cells.date(),
+        "shipped_on": cells.date(),
+        "arrives_on": cells.date(),
         "note": cells.text(255),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -333,6 +334,21 @@ def test_purchases_import_records_purchase_and_timeline(org_world, tmp_path):
     )
     assert purchase.history.count() == 1
     assert Activity.objects.filter(purchase=purchase, kind="purchase").count() == 1
+
+
+def test_purchases_import_takes_the_dates_the_contact_plan_reacts_to(org_world, tmp_path):
+    CustomerFactory(owner=org_world.rep1, external_id="C1")
+    text = "订单号,客户编号,下单日期,金额,承诺交付日期,发货日期,预计到达日期\nP1,C1,2026-11-01,1,2026-11-20,2026-11-12,\n"
+
+    result = run(write(tmp_path, text, name="purchases.csv"), kind="purchases")
+
+    purchase = Purchase.objects.get()
+    assert (result.created, _errors(result)) == (1, [])
+    assert (purchase.promised_on, purchase.shipped_on, purchase.arrives_on) == (
+        dt.date(2026, 11, 20),
+        dt.date(2026, 11, 12),
+        None,
+    )
 
 
 def test_purchases_export_round_trips(org_world, tmp_path):
