@@ -338,7 +338,10 @@ def test_purchases_import_records_purchase_and_timeline(org_world, tmp_path):
 
 def test_purchases_import_takes_the_dates_the_contact_plan_reacts_to(org_world, tmp_path):
     CustomerFactory(owner=org_world.rep1, external_id="C1")
-    text = "订单号,客户编号,下单日期,金额,承诺交付日期,发货日期,预计到达日期\nP1,C1,2026-11-01,1,2026-11-20,2026-11-12,\n"
+    text = (
+        "订单号,客户编号,下单日期,金额,承诺交付日期,发货日期,预计到达日期\n"
+        "P1,C1,2026-11-01,1,2026-11-20,2026-11-12,\n"
+    )
 
     result = run(write(tmp_path, text, name="purchases.csv"), kind="purchases")
 
