@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("huitou.accounts.urls")),
     path("customers/", include("huitou.customers.urls")),
     path("plan/", include("huitou.followups.urls")),
+    path("analytics/", include("huitou.analytics.urls")),
     path("api/v1/", include("huitou.api.urls")),
 ]
 

@@ -213,6 +213,41 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segments(args: argparse.Namespace) -> int:
+    """Recompute the segment snapshot (RFM, value tiers, type suggestions), as the nightly job does."""
+    try:
+        as_of = _parse_day(args.as_of, "--as-of")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _setup_django()
+    from django.utils import timezone
+
+    from huitou.accounts.models import Organisation
+    from huitou.analytics.services import segments_refresh
+
+    orgs = Organisation.objects.order_by("id")
+    if args.org:
+        orgs = orgs.filter(slug=args.org)
+        if not orgs.exists():
+            print(f"error: no organisation with slug {args.org!r}", file=sys.stderr)
+            return 2
+    day = as_of or timezone.localdate()
+    results = [segments_refresh(organisation=org, as_of=day) for org in orgs]
+    if args.json:
+        print(json.dumps({"as_of": day.isoformat(), "organisations": results}, ensure_ascii=False))
+        return 0
+    for r in results:
+        t = r["tiers"]
+        print(
+            f"{r['organisation']} as of {r['as_of']}: {r['customers']} customers, gold {t['gold']}, "
+            f"silver {t['silver']}, bronze {t['bronze']}, none {t['none']}; "
+            f"{r['tiers_changed']} tiers changed; "
+            f"top 20% make {r['top20_revenue_share']:.1%} of revenue"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huitou", description="huitou — customer retention and referrals")
     sub = p.add_subparsers(dest="command", required=True)
@@ -264,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--through", help="last day to plan (YYYY-MM-DD); with --date, every day in between")
     pl.add_argument("--json", action="store_true", help="print one JSON object with the totals")
     pl.set_defaults(func=cmd_plan)
+
+    sg = sub.add_parser("segments", help="compute RFM scores, value tiers and type suggestions")
+    sg.add_argument("--org", help="organisation slug (default: every organisation)")
+    sg.add_argument("--as-of", help="snapshot day (YYYY-MM-DD); default: today")
+    sg.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    sg.set_defaults(func=cmd_segments)
     return p
 
 

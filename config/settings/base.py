@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "huitou.accounts",
     "huitou.customers",
     "huitou.followups",
+    "huitou.analytics",
 ]
 
 MIDDLEWARE = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["owner", "manager", "rep", "dcrc", "aftersales"]
 _UNMASKED_DEFAULT: tuple[Role, ...] = ("rep", "dcrc", "aftersales")
@@ -60,6 +60,33 @@ class ContactPolicy(BaseModel):
     catch_up_days: int = Field(7, ge=0, le=90, description="How many missed days the plan catches up")
 
 
+class SegmentPolicy(BaseModel):
+    """Value tiers, RFM and customer-type suggestions (DOMAIN §2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    basis: Literal["revenue", "margin"] = Field(
+        "revenue", description="Value that ranks customers into tiers"
+    )
+    lookback_days: int = Field(730, ge=30, le=3650, description="Purchases counted for value and frequency")
+    gold_share: float = Field(
+        0.5, gt=0, le=1, description="Gold: the best customers making this share of value"
+    )
+    silver_share: float = Field(0.8, gt=0, le=1, description="Silver: up to this cumulative share of value")
+    auto_tiers: bool = Field(True, description="The nightly run writes each customer's tier")
+    profit_min_margin_rate: float = Field(0.15, ge=0, le=1, description="Profit type: margin rate at least")
+    volume_min_f_score: int = Field(4, ge=1, le=5, description="Volume type: frequency score at least")
+    relationship_min_referrals: int = Field(
+        2, ge=1, le=1000, description="Relationship type: referrals at least"
+    )
+
+    @model_validator(mode="after")
+    def _shares_in_order(self) -> SegmentPolicy:
+        if self.silver_share < self.gold_share:
+            raise ValueError("silver_share must be at least gold_share")
+        return self
+
+
 class OrgPolicy(BaseModel):
     """The whole policy document of one organisation."""
 
@@ -68,3 +95,4 @@ class OrgPolicy(BaseModel):
     archive: ArchivePolicy = Field(default_factory=lambda: ArchivePolicy())
     people: PeoplePolicy = Field(default_factory=lambda: PeoplePolicy())
     contact: ContactPolicy = Field(default_factory=lambda: ContactPolicy())
+    segments: SegmentPolicy = Field(default_factory=lambda: SegmentPolicy())

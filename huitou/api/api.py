@@ -9,6 +9,7 @@ services and selectors, each with its own input/output schema, error codes from
 from ninja import NinjaAPI
 
 from huitou.accounts.api import router as accounts_router
+from huitou.analytics.api import router as analytics_router
 from huitou.customers.api import router as customers_router
 from huitou.followups.api import router as plan_router
 from huitou.followups.api_manage import router as plan_admin_router
@@ -23,6 +24,7 @@ ROUTERS = [
     ("/outbox", outbox_router),
     ("/plan", plan_router),
     ("/plan-admin", plan_admin_router),
+    ("/analytics", analytics_router),
 ]
 
 api = NinjaAPI(

@@ -9,7 +9,7 @@ import random
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from huitou.accounts.models import Organisation, User
@@ -89,18 +89,10 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
             defaults={"ends_on": today + dt.timedelta(days=3), "delegate": reps[0], "reason": "年假"},
         )
 
-    # Value tiers by revenue (the analytics issue computes them by policy; the demo needs some now).
-    revenue = list(
-        Customer.objects.filter(organisation=org, status="active")
-        .annotate(total=Sum("purchases__amount"))
-        .filter(total__isnull=False)
-        .order_by("-total", "id")
-        .values_list("id", flat=True)
-    )
-    cut_gold, cut_silver = len(revenue) // 10, len(revenue) * 3 // 10
-    for tier, ids in (("gold", revenue[:cut_gold]), ("silver", revenue[cut_gold:cut_silver])):
-        Customer.objects.filter(pk__in=ids).update(tier=tier)
-    Customer.objects.filter(pk__in=revenue[cut_silver:]).update(tier="bronze")
+    # Value tiers by the organisation's policy, as the nightly segmentation would set them.
+    from huitou.analytics.services import segments_refresh
+
+    segments_refresh(organisation=org, as_of=today)
 
     for back in range(days, -1, -1):
         day = today - dt.timedelta(days=back)

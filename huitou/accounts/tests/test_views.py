@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from huitou.accounts.models import ApiToken, Organisation
-from huitou.accounts.policy import ContactPolicy
+from huitou.accounts.policy import ContactPolicy, SegmentPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -71,13 +71,14 @@ def _settings_post(**changes) -> dict:
         "people.manager_sees_whole_store": "on",
         "people.dcrc_sees_whole_organisation": "on",
     }
-    # The contact-plan section posted as it stands (checkboxes only when on, as a browser does).
-    for key, value in ContactPolicy().model_dump().items():
-        if isinstance(value, bool):
-            if value:
-                data[f"contact.{key}"] = "on"
-        else:
-            data[f"contact.{key}"] = str(value)
+    # The contact-plan and segment sections posted as they stand (checkboxes only when on, as a browser does).
+    for section, model in (("contact", ContactPolicy()), ("segments", SegmentPolicy())):
+        for key, value in model.model_dump().items():
+            if isinstance(value, bool):
+                if value:
+                    data[f"{section}.{key}"] = "on"
+            else:
+                data[f"{section}.{key}"] = str(value)
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 

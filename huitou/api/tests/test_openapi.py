@@ -48,6 +48,7 @@ EXPECTED = {
     "/api/v1/plan-admin/requests/breaches": {"get"},
     "/api/v1/plan-admin/absences": {"get", "post"},
     "/api/v1/plan-admin/notices": {"get", "post"},
+    "/api/v1/analytics/segments": {"get"},
 }
 
 
