@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ class SmsRequest:
 
 
 @dataclass
-class SmsProvider:
+class SmsProvider(ABC):
     """Base of every provider; ``config`` is this provider's block of ``settings.OUTBOX``."""
 
     name: str = "base"
@@ -61,8 +62,9 @@ class SmsProvider:
     def opt_out_suffix(self) -> str:
         return str(self.config.get("opt_out_suffix", ""))
 
+    @abstractmethod
     def send(self, request: SmsRequest) -> str:
-        raise NotImplementedError
+        """Hand the SMS to the gateway; return the provider's message id or raise ``SendError``."""
 
     # -- helpers shared by the template gateways
 
