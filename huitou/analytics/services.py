@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from decimal import Decimal
-from itertools import islice
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
+from huitou.core.bulk import insert_rows
 from huitou.customers.models import Customer, Purchase
 
 from . import segments as seg
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 SALES_KINDS = (Purchase.Kind.FIRST, Purchase.Kind.REPLACEMENT, Purchase.Kind.EXPANSION)
 _CHUNK = 5000
-# 12 parameters a row: 2,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535 limits.
-_INSERT_CHUNK = 2000
 _ZERO = Decimal("0")
 
 
@@ -74,9 +72,9 @@ def segments_refresh(*, organisation: Organisation, as_of: dt.date) -> dict[str,
 
 
 _SNAPSHOT_COLUMNS = (
-    "organisation_id",
+    "organisation",
     "as_of",
-    "customer_id",
+    "customer",
     "recency_days",
     "frequency",
     "monetary",
@@ -87,29 +85,6 @@ _SNAPSHOT_COLUMNS = (
     "tier",
     "suggested_type",
 )
-
-
-def _insert_snapshot(*, organisation_id: int, as_of: dt.date, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert snapshot rows with one multi-row INSERT per chunk, skipping model instances (building
-    a million of them was most of the run's time)."""
-    table = connection.ops.quote_name(CustomerSegment._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _SNAPSHOT_COLUMNS)
-    day = connection.ops.adapt_datefield_value(as_of)
-    rows = iter(rows)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY: psycopg would spend most of the time parsing a huge multi-row INSERT.
-            raw = cursor.cursor
-            with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row((organisation_id, day, *row))
-            return
-        one = "(" + ", ".join(["%s"] * len(_SNAPSHOT_COLUMNS)) + ")"
-        while chunk := list(islice(rows, _INSERT_CHUNK)):
-            params = [v for row in chunk for v in (organisation_id, day, *row)]
-            values = ", ".join([one] * len(chunk))
-            sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608 - names from the model
-            cursor.execute(sql, params)
 
 
 @transaction.atomic
@@ -158,10 +133,10 @@ def _refresh(organisation: Organisation, as_of: dt.date, start: dt.date, fill: S
     )
 
     CustomerSegment.objects.filter(organisation=organisation, as_of=as_of).delete()
-    _insert_snapshot(
-        organisation_id=organisation.pk,
-        as_of=as_of,
-        rows=zip(
+    day_rows = list(
+        zip(
+            repeat(organisation.pk),
+            repeat(as_of),
             ids.tolist(),
             recency.tolist(),
             frequency.tolist(),
@@ -172,9 +147,10 @@ def _refresh(organisation: Organisation, as_of: dt.date, start: dt.date, fill: S
             rfm.m.tolist(),
             [seg.TIER_NAMES[t] for t in tiers.tolist()],
             [seg.TYPE_NAMES[t] for t in types.tolist()],
-            strict=True,
-        ),
+            strict=False,  # the repeat() columns are endless
+        )
     )
+    insert_rows(CustomerSegment, _SNAPSHOT_COLUMNS, day_rows)
 
     changed = 0
     if policy.auto_tiers:

@@ -87,11 +87,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import datetime as dt
-import json
 import logging
 import math
-import re
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +104,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from huitou.accounts.models import Organisation, Store, User
+from huitou.core.bulk import chunks, insert_ignore
 from huitou.customers.models import (
     Activity,
     Calendar,
@@ -153,9 +151,7 @@ ACTIVE = Customer.Status.ACTIVE
 PROSPECT = Customer.Status.PROSPECT
 PROSPECT_TRIGGERS = frozenset({Trigger.ORDER_PLACED, Trigger.SHIPPED, Trigger.ARRIVAL, Trigger.REVISIT})
 POPULATION_TRIGGERS = frozenset({Trigger.FESTIVAL, Trigger.REVISIT, Trigger.SEASONAL})
-_CHUNK = 5000  # ids per IN list
 _BIG = 20000  # above this many customers, read org-wide instead of by id lists
-_INSERT_ROWS = 1000
 
 
 @dataclass
@@ -311,11 +307,6 @@ def _anniversary_sources(t: dt.date, years: int) -> list[dt.date]:
     return out
 
 
-def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
 def _in(model: type[models.Model], attname: str, values: Sequence[Any]) -> Q | RawSQL:
     """``attname IN values``; on PostgreSQL one array parameter (cheaper to send and plan)."""
     if connection.vendor != "postgresql":
@@ -461,7 +452,7 @@ class _Run:
         else:
             rows = (
                 row
-                for chunk in _chunks(sorted(missing))
+                for chunk in chunks(sorted(missing))
                 for row in Consent.objects.filter(
                     _in(Consent, "customer_id", chunk), channel=channel
                 ).values_list("customer_id", "granted")
@@ -480,7 +471,7 @@ class _Run:
 def _purchase_products(ids: Sequence[int]) -> dict[int, str]:
     """The first line's product (or description) of each purchase."""
     out: dict[int, str] = {}
-    for chunk in _chunks(sorted(ids)):
+    for chunk in chunks(sorted(ids)):
         for pid, name, desc in (
             PurchaseLine.objects.filter(_in(PurchaseLine, "purchase_id", chunk))
             .order_by("purchase_id", "id")
@@ -695,7 +686,7 @@ def _gen_revisit(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate
         return
     open_tasks: dict[int, set[str]] = defaultdict(set)
     base: dict[int, dt.date] = {r[C_ID]: run.local_date(r[_N]) for r in rows}
-    for chunk in _chunks(sorted(base)):
+    for chunk in chunks(sorted(base)):
         for cid, occ in Task.objects.filter(
             _in(Task, "customer_id", chunk), rule=rule, status=Task.Status.OPEN
         ).values_list("customer_id", "occurrence"):
@@ -736,7 +727,7 @@ def _serviced_since(customer_ids: Iterable[int], since: dt.date, until: dt.date)
     """Workshop visits (service purchases) of these customers in [since, until], by customer."""
     out: dict[int, list[dt.date]] = defaultdict(list)
     ids = sorted(set(customer_ids))
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for cid, day in Purchase.objects.filter(
             _in(Purchase, "customer_id", chunk),
             kind=Purchase.Kind.SERVICE,
@@ -805,7 +796,7 @@ def _car_arrays(qs: Any) -> np.ndarray:
 
 def _car_candidates(ids: Iterable[int], t: dt.date, suffix: str) -> Iterator[Candidate]:
     """The candidates for these cars, with their customers' columns (second, small query)."""
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         for r in OwnedProduct.objects.filter(_in(OwnedProduct, "id", chunk)).values_list(
             *_cust_cols("customer__"), "id", "product__name", "description"
         ):
@@ -902,7 +893,7 @@ def _last_visits(run: _Run, customer_ids: Sequence[int] | None) -> np.ndarray:
     if customer_ids is None:
         parts.append(_number_rows(base + " GROUP BY +customer_id", (run.org_id, run.day), 2))
     else:
-        for chunk in _chunks(customer_ids):
+        for chunk in chunks(customer_ids):
             if pg:
                 where, params = " AND customer_id = ANY(%s)", [list(chunk)]
             else:
@@ -922,7 +913,7 @@ def _maintenance_due(
     if car_ids is None:
         cars = _car_arrays(base)
     else:
-        parts = [_car_arrays(base.filter(_in(OwnedProduct, "id", chunk))) for chunk in _chunks(car_ids)]
+        parts = [_car_arrays(base.filter(_in(OwnedProduct, "id", chunk))) for chunk in chunks(car_ids)]
         cars = np.concatenate(parts) if parts else np.empty((0, 5))
     if not len(cars):
         return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
@@ -946,7 +937,7 @@ def _gen_maintenance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candi
     target = _day_number(t)
 
     def write(rows: Sequence[tuple[int, int, dt.date]]) -> None:
-        insert_ignore(ServiceDue, ("rule", "car_id", "due_on"), rows)
+        insert_ignore(ServiceDue, ("rule", "car_id", "due_on"), rows, order_by=("car_id",))
 
     def dated(car: np.ndarray, due: np.ndarray, keep: np.ndarray) -> list[tuple[int, dt.date]]:
         return [
@@ -969,7 +960,7 @@ def _gen_maintenance(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candi
     if not hits:
         return
     suffix = f":{t.isoformat()}"
-    for chunk in _chunks(hits):
+    for chunk in chunks(hits):
         for r in (
             _owned(run, rule, vehicles=True)
             .filter(_in(OwnedProduct, "id", chunk))
@@ -1081,7 +1072,7 @@ def _marketing_touches(
         if len(customer_ids) > _BIG:
             yield from qs.values_list("customer_id", "rule_id", "occurrence", column)
             return
-        for chunk in _chunks(sorted(customer_ids)):
+        for chunk in chunks(sorted(customer_ids)):
             yield from qs.filter(_in(model, "customer_id", chunk)).values_list(
                 "customer_id", "rule_id", "occurrence", column
             )
@@ -1101,119 +1092,9 @@ def _marketing_touches(
 # Writing
 
 
-def _max_params() -> int:
-    if connection.vendor == "sqlite":
-        raw = connection.connection
-        try:
-            return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if raw is not None else 999
-        except AttributeError:  # Python < 3.11
-            return 999
-    return 60000
-
-
-_COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
-
-
-def _copy_text(s: str) -> str:
-    if _COPY_SPECIAL.search(s):
-        s = s.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return s
-
-
-def _copy_writer(fields: Sequence[Any]) -> Callable[[Sequence[Any]], str]:
-    """A row -> one line of COPY's text format (what ``copy.write_row`` does, without its per-value
-    dispatch): one converter per column, chosen once."""
-    convert: list[Callable[[Any], str]] = []
-    for f in fields:
-        if isinstance(f, models.JSONField):
-            convert.append(lambda v: "\\N" if v is None else _copy_text(json.dumps(v)))
-        elif isinstance(f, models.DateField):  # and DateTimeField: ISO 8601, with the offset
-            memo: dict[Any, str] = {}
-
-            def iso(v: Any, memo: dict[Any, str] = memo) -> str:
-                if v not in memo:
-                    memo[v] = "\\N" if v is None else v.isoformat()
-                return memo[v]
-
-            convert.append(iso)
-        elif isinstance(f, models.BooleanField):
-            convert.append(lambda v: "\\N" if v is None else ("t" if v else "f"))
-        elif isinstance(f, models.CharField | models.TextField):
-            convert.append(lambda v: "\\N" if v is None else _copy_text(str(v)))
-        else:  # integers and foreign keys
-            convert.append(lambda v: "\\N" if v is None else str(int(v)))
-
-    def line(row: Sequence[Any]) -> str:
-        return "\t".join([c(v) for c, v in zip(convert, row, strict=True)]) + "\n"
-
-    return line
-
-
-def insert_ignore(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-    """``INSERT ... ON CONFLICT DO NOTHING``; returns how many rows were really inserted
-    (``bulk_create(ignore_conflicts=True)`` cannot tell). Call it inside a transaction.
-
-    PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT`` (a 1,000-row
-    ``VALUES`` statement costs more to build and parse than to run). SQLite: multi-row ``VALUES``
-    in batches within the variable limit. Rows go in ordered by (customer, occurrence), so two
-    runs at once take their row locks in the same order.
-    """
-    if not rows:
-        return 0
-    meta = model._meta
-    fields = [meta.get_field(c) for c in columns]
-    adapt: list[Callable[[Any], Any] | None] = []
-    for f in fields:
-        if isinstance(f, models.JSONField):
-            adapt.append(lambda v, f=f: f.get_db_prep_save(v, connection))  # type: ignore[misc]
-        elif isinstance(f, models.DateField):  # DateTimeField is a DateField; few distinct values
-            memo: dict[Any, Any] = {}
-
-            def adapt_date(v: Any, f: models.Field[Any, Any] = f, memo: dict[Any, Any] = memo) -> Any:
-                if v not in memo:
-                    memo[v] = f.get_db_prep_save(v, connection)
-                return memo[v]
-
-            adapt.append(adapt_date)
-        else:
-            adapt.append(None)
-    qn = connection.ops.quote_name
-    table = qn(meta.db_table)
-    cols = ", ".join(qn(str(getattr(f, "column", f.name))) for f in fields)
-    keys = [i for i, c in enumerate(columns) if c in ("customer", "occurrence")]
-    order = ", ".join(qn(str(getattr(fields[i], "column", ""))) for i in keys) or "1"
-
-    def prepared(row: Sequence[Any]) -> list[Any]:
-        return [v if a is None else a(v) for a, v in zip(adapt, row, strict=True)]
-
-    connection.ensure_connection()
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            stage = qn(f"plan_stage_{meta.db_table}")
-            empty = f"SELECT {cols} FROM {table} WITH NO DATA"  # noqa: S608 - names from the model
-            cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS {empty}")
-            cur.execute(f"TRUNCATE {stage}")
-            with cur.cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-                line = _copy_writer(fields)
-                for chunk in _chunks(rows, _INSERT_ROWS):
-                    copy.write("".join([line(row) for row in chunk]))
-            staged = f"SELECT {cols} FROM {stage} ORDER BY {order}"  # noqa: S608 - names from the model
-            cur.execute(f"INSERT INTO {table} ({cols}) {staged} ON CONFLICT DO NOTHING")
-            return max(cur.rowcount, 0)
-        inserted = 0
-        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        batch = max(1, min(_INSERT_ROWS, _max_params() // len(fields)))
-        ordered = sorted(rows, key=lambda r: tuple(r[i] for i in keys))
-        for chunk in _chunks(ordered, batch):
-            params: list[Any] = []
-            for row in chunk:
-                params.extend(prepared(row))
-            values = ", ".join([one] * len(chunk))
-            sql = f"INSERT INTO {table} ({cols}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608 - model names
-            cur.execute(sql, params)
-            inserted += max(cur.rowcount, 0)
-        return inserted
-
+# Rows go in ordered by (customer, occurrence), so two runs at once take their row locks in the
+# same order.
+_LOCK_ORDER = ("customer", "occurrence")
 
 TASK_COLUMNS = (
     "organisation",
@@ -1477,7 +1358,7 @@ def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> Pla
                     )
                 )
             with transaction.atomic():
-                result.tasks_created += insert_ignore(Task, TASK_COLUMNS, task_rows)
+                result.tasks_created += insert_ignore(Task, TASK_COLUMNS, task_rows, order_by=_LOCK_ORDER)
         else:
             message_rows = []
             for cid, occurrence, extra, to in rows:
@@ -1507,7 +1388,9 @@ def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> Pla
                     )
                 )
             with transaction.atomic():
-                result.messages_queued += insert_ignore(Message, MESSAGE_COLUMNS, message_rows)
+                result.messages_queued += insert_ignore(
+                    Message, MESSAGE_COLUMNS, message_rows, order_by=_LOCK_ORDER
+                )
         _after_rule_inserted(rule)
 
     PlanRun.objects.filter(organisation=organisation, day=day).update(
