@@ -65,7 +65,18 @@ _FORMATTER = string.Formatter()
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
-    """Fill ``{name}``-style fields; unknown fields become empty instead of failing a whole batch."""
+    """Fill ``{name}``-style fields; unknown fields become empty instead of failing a whole batch.
+
+    ``str.format_map`` (several times faster: the plan renders tens of thousands of messages a day)
+    takes every well-formed template; whatever it refuses goes through :func:`_render_formatter`,
+    which gives the same text for templates both accept."""
+    try:
+        return template.format_map(_Lenient(context))
+    except (ValueError, IndexError, AttributeError, KeyError, TypeError):
+        return _render_formatter(template, context)
+
+
+def _render_formatter(template: str, context: Mapping[str, Any]) -> str:
     try:
         return _FORMATTER.vformat(template, (), _Lenient(context))
     except (ValueError, IndexError, AttributeError):

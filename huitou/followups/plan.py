@@ -1158,21 +1158,6 @@ def destination(channel: str, c: CustRow) -> tuple[str, str]:
     return _postal(c), "no_address"
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def _render(template: str, context: dict[str, str]) -> str:
-    """``pace.render_template``, through ``str.format_map`` (C, several times faster) when the
-    template is well-formed; any template it refuses goes to ``render_template`` as is, so the
-    text is the same either way."""
-    try:
-        return template.format_map(_Blank(context))
-    except (ValueError, IndexError, AttributeError, KeyError, TypeError):
-        return render_template(template, context)
-
-
 def _after_rule_inserted(rule: ContactRule) -> None:
     """Hook between two rules' inserts (tests inject a crash here)."""
 
@@ -1375,7 +1360,7 @@ def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> Pla
                         Message.Status.QUEUED.value,
                         to[:255],
                         rule.name[:200],
-                        _render(rule.template, context),
+                        render_template(rule.template, context),
                         rule.sms_template_code,
                         context,
                         "",

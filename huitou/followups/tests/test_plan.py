@@ -798,11 +798,10 @@ def test_manual_touches_and_prospects_for_order_triggers(w):
     ],
 )
 def test_fast_render_is_render_template(template):
-    from huitou.followups.pace import render_template
-    from huitou.followups.plan import _render
+    from huitou.followups.pace import _render_formatter, render_template
 
     context = {"name": "王先生", "product": "雅阁", "date": "2026年3月10日", "store": "天河店"}
-    assert _render(template, context) == render_template(template, context)
+    assert render_template(template, context) == _render_formatter(template, context)
 
 
 @settings(max_examples=30, deadline=None)
