@@ -12,20 +12,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from huitou.core.http import AuthedRequest
+from huitou.core.http import AuthedRequest, positive_int
 from huitou.customers.models import Customer
 from huitou.customers.selectors import stores_in_scope
 
 from . import segments as seg
 from . import selectors
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
 
 
 @login_required
@@ -35,7 +27,7 @@ def segments_view(request: AuthedRequest) -> HttpResponse:
     if not selectors.can_view_segments(viewer):
         raise DjangoPermissionDenied
     stores = list(stores_in_scope(viewer).values_list("pk", "name"))
-    store_id = _int(request.GET.get("store"))
+    store_id = positive_int(request.GET.get("store"))
     if store_id not in {pk for pk, _name in stores}:
         store_id = None
     overview = selectors.segments_overview(viewer, store_id=store_id)

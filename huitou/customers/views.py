@@ -26,7 +26,7 @@ from django_htmx.http import reswap, retarget
 
 from huitou.accounts import permissions
 from huitou.core.errors import NotFound, ValidationFailed
-from huitou.core.http import AuthedRequest
+from huitou.core.http import AuthedRequest, positive_int
 
 from . import selectors, services
 from .forms import (
@@ -61,14 +61,6 @@ _CHOICE_FILTERS = {
     "kind": ("kind", Customer.Kind.choices),
 }
 _HISTORY_HIDDEN = {"version", "id", "organisation", "anonymised_at", "merged_into"}
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
 
 
 def _verbose(field_name: str) -> str:
@@ -117,12 +109,12 @@ def customer_list_view(request: AuthedRequest) -> HttpResponse:
     }
     filters = selectors.CustomerFilters(
         q=params.get("q", "").strip()[:64],
-        owner_id=_int(params.get("owner")),
-        store_id=_int(params.get("store")),
+        owner_id=positive_int(params.get("owner")),
+        store_id=positive_int(params.get("store")),
         sort=sort,
         **chosen,
     )
-    page_number = _int(params.get("page")) or 1
+    page_number = positive_int(params.get("page")) or 1
     page = selectors.customer_list_rows(viewer, filters, page=page_number, size=PAGE_SIZE)
     rows = _list_rows(viewer, page.items)
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from huitou.core.http import AuthedRequest
+from huitou.core.http import AuthedRequest, error_text
 
 from . import dedupe, privacy, selectors
 
@@ -38,10 +38,6 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _error_text(exc: ValidationFailed) -> str:
-    return "; ".join(_(m) for messages_ in exc.errors.values() for m in messages_)
 
 
 @login_required
@@ -113,7 +109,7 @@ def merge_view(request: AuthedRequest) -> HttpResponse:
             except PermissionDenied as exc:
                 raise DjangoPermissionDenied from exc
             except ValidationFailed as exc:
-                form.add_error(None, _error_text(exc))
+                form.add_error(None, error_text(exc))
             except Conflict:
                 form.add_error(None, _("This customer was changed by someone else; reload and try again."))
             else:
@@ -223,7 +219,7 @@ def privacy_erase_view(request: AuthedRequest, pk: int) -> HttpResponse:
         except PermissionDenied as exc:
             raise DjangoPermissionDenied from exc
         except ValidationFailed as exc:
-            form.add_error("reason", _error_text(exc))
+            form.add_error("reason", error_text(exc))
         else:
             messages.success(
                 request,

@@ -25,13 +25,14 @@ CONSENT_CHANNEL: dict[str, str | None] = {
 }
 
 
-def _hm(text: str) -> dt.time:
+def clock_time(text: str) -> dt.time:
+    """A policy time of day, "HH:MM" (the policy model has already checked the pattern)."""
     h, m = text.split(":")
     return dt.time(int(h), int(m))
 
 
 def in_quiet_hours(local: dt.datetime, policy: ContactPolicy) -> bool:
-    start, end = _hm(policy.quiet_start), _hm(policy.quiet_end)
+    start, end = clock_time(policy.quiet_start), clock_time(policy.quiet_end)
     t = local.time()
     if start <= end:
         return start <= t < end
@@ -43,7 +44,7 @@ def quiet_hours_shift(when: dt.datetime, policy: ContactPolicy, tz: dt.tzinfo) -
     local = when.astimezone(tz)
     if not in_quiet_hours(local, policy):
         return when
-    end = _hm(policy.quiet_end)
+    end = clock_time(policy.quiet_end)
     candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
     if candidate <= local:
         candidate += dt.timedelta(days=1)
@@ -52,7 +53,7 @@ def quiet_hours_shift(when: dt.datetime, policy: ContactPolicy, tz: dt.tzinfo) -
 
 def planned_send_time(day: dt.date, policy: ContactPolicy, tz: dt.tzinfo) -> dt.datetime:
     """When a message planned for ``day`` goes out: the policy's send time, moved out of quiet hours."""
-    at = _hm(policy.send_at)
+    at = clock_time(policy.send_at)
     return quiet_hours_shift(dt.datetime.combine(day, at, tzinfo=tz), policy, tz)
 
 

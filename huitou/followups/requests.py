@@ -26,6 +26,7 @@ from huitou.core.errors import NotFound, PermissionDenied, ValidationFailed
 
 from .calendar import is_working_day, next_working_day
 from .models import Channel, CustomerRequest
+from .pace import clock_time
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
@@ -36,17 +37,12 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 SUMMARY_MAX = 255
 
 
-def _hm(text: str) -> dt.time:
-    h, m = text.split(":")
-    return dt.time(int(h), int(m))
-
-
 def reply_due_at(received_at: dt.datetime, policy: ContactPolicy, tz: dt.tzinfo | None = None) -> dt.datetime:
     """When the first reply to a request received at ``received_at`` (aware) is due."""
     tz = tz or timezone.get_current_timezone()
     local = received_at.astimezone(tz)
     day = local.date()
-    if is_working_day(day) and local.time() < _hm(policy.request_reply_cutoff):
+    if is_working_day(day) and local.time() < clock_time(policy.request_reply_cutoff):
         due_day = day
     else:
         due_day = next_working_day(day, include_self=False)

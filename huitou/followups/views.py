@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from huitou.core.errors import Conflict, ValidationFailed
-from huitou.core.http import AuthedRequest
+from huitou.core.http import AuthedRequest, error_text, positive_int
 from huitou.customers import selectors as customer_selectors
 
 from . import ics, selectors, services
@@ -56,14 +56,6 @@ _OUTCOME_STYLE: dict[str, str] = {
     _O.CALL_BACK: "primary",
     _O.DECLINED: "danger",
 }
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
 
 
 def _day(value: str | None) -> dt.date:
@@ -113,8 +105,8 @@ def _plan_query(day: dt.date, user_id: int | None, **more: Any) -> str:
 def today_view(request: AuthedRequest) -> HttpResponse:
     viewer = request.user
     day = _day(request.GET.get("day"))
-    user_id = _int(request.GET.get("user"))
-    page_number = _int(request.GET.get("page")) or 1
+    user_id = positive_int(request.GET.get("user"))
+    page_number = positive_int(request.GET.get("page")) or 1
     plan = selectors.today_tasks(viewer, day=day, user_id=user_id, page=page_number)
     shown_user_id = plan.user.pk if plan.user.pk != viewer.pk else None
     groups = [
@@ -160,7 +152,7 @@ def _counts_oob(request: AuthedRequest, day: dt.date, user_id: int | None) -> st
 @require_POST
 def task_outcome_view(request: AuthedRequest, pk: int) -> HttpResponse:
     day = _day(request.POST.get("day"))
-    user_id = _int(request.POST.get("user"))
+    user_id = positive_int(request.POST.get("user"))
     form = OutcomeForm(request.POST)
     htmx = bool(getattr(request, "htmx", False))
     if form.is_valid():
@@ -206,8 +198,8 @@ def task_outcome_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def gift_warning_view(request: AuthedRequest) -> HttpResponse:
-    customer_id = _int(request.GET.get("customer"))
-    gift_id = _int(request.GET.get("gift_id"))
+    customer_id = positive_int(request.GET.get("customer"))
+    gift_id = positive_int(request.GET.get("gift_id"))
     warning = None
     if customer_id and gift_id:
         warning = services.gift_repeat_warning(actor=request.user, customer_id=customer_id, gift_id=gift_id)
@@ -220,13 +212,13 @@ def _move_task(
     """Reschedule and reassign share one flow: run the service, then redraw the row (htmx) or
     go back to Today with a message."""
     day = _day(request.POST.get("day"))
-    user_id = _int(request.POST.get("user"))
+    user_id = positive_int(request.POST.get("user"))
     error = ""
     if form.is_valid():
         try:
             act(form.cleaned_data)
         except ValidationFailed as exc:
-            error = "; ".join(_(m) for ms in exc.errors.values() for m in ms)
+            error = error_text(exc)
         except Conflict:
             error = _("This task was already done or changed by someone else.")
     else:
@@ -279,7 +271,7 @@ def task_reassign_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def task_create_view(request: AuthedRequest) -> HttpResponse:
-    customer_id = _int(request.GET.get("customer") or request.POST.get("customer"))
+    customer_id = positive_int(request.GET.get("customer") or request.POST.get("customer"))
     if customer_id is None:
         raise Http404
     customer = customer_selectors.customer_get(request.user, customer_id)
@@ -335,7 +327,7 @@ def _month(value: str | None) -> tuple[int, int]:
 def calendar_view(request: AuthedRequest) -> HttpResponse:
     viewer = request.user
     year, month = _month(request.GET.get("month"))
-    user_id = _int(request.GET.get("user"))
+    user_id = positive_int(request.GET.get("user"))
     plan = selectors.tasks_month(viewer, year=year, month=month, user_id=user_id)
     shown_user_id = plan.user.pk if plan.user.pk != viewer.pk else None
     base = reverse("followups:calendar")
@@ -431,7 +423,7 @@ def _coordinate(value: str | None, limit: float) -> float | None:
 def route_view(request: AuthedRequest) -> HttpResponse:
     viewer = request.user
     day = _day(request.GET.get("day"))
-    user_id = _int(request.GET.get("user"))
+    user_id = positive_int(request.GET.get("user"))
     lat = _coordinate(request.GET.get("start_lat"), 90)
     lng = _coordinate(request.GET.get("start_lng"), 180)
     start = (lat, lng) if lat is not None and lng is not None else None

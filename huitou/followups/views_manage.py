@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
-from huitou.core.http import AuthedRequest
+from huitou.core.http import AuthedRequest, error_text, positive_int
 from huitou.core.pagination import paginate
 
 from . import compliance, plan_admin, requests, rules
@@ -51,14 +51,6 @@ def _labels() -> dict[str, str]:
         "open_overdue": _("Open, overdue"),
         "open_upcoming": _("Open, not yet due"),
     }
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -115,7 +107,7 @@ def rule_active_view(request: AuthedRequest, pk: int) -> HttpResponse:
     error = ""
     try:
         rule = rules.rule_set_active(
-            actor=viewer, rule_id=rule.pk, active=active, version=_int(request.POST.get("version"))
+            actor=viewer, rule_id=rule.pk, active=active, version=positive_int(request.POST.get("version"))
         )
     except Conflict:
         rule = rules.rule_get(viewer, pk)
@@ -247,7 +239,7 @@ def compliance_view(request: AuthedRequest) -> HttpResponse:
     try:
         rows = compliance.plan_compliance(viewer, start=start, end=end, store_id=store_id, team_id=team_id)
     except ValidationFailed as exc:
-        rows, error = [], "; ".join(_(m) for msgs in exc.errors.values() for m in msgs)
+        rows, error = [], error_text(exc)
     labels = _labels()
     base = {"start": start.isoformat(), "end": end.isoformat()}
     if store_id:
@@ -311,7 +303,7 @@ def task_report_view(request: AuthedRequest) -> HttpResponse:
     state = params.get("state", "")
     if state not in compliance.STATES:
         state = ""
-    assignee_id = _int(params.get("assignee"))
+    assignee_id = positive_int(params.get("assignee"))
     error = ""
     try:
         qs = compliance.compliance_tasks(
@@ -320,11 +312,11 @@ def task_report_view(request: AuthedRequest) -> HttpResponse:
             end=end,
             assignee_id=assignee_id,
             state=state,
-            store_id=_int(params.get("store")),
-            team_id=_int(params.get("team")),
+            store_id=positive_int(params.get("store")),
+            team_id=positive_int(params.get("team")),
         )
     except ValidationFailed as exc:
-        qs, error = Task.objects.none(), "; ".join(_(m) for msgs in exc.errors.values() for m in msgs)
+        qs, error = Task.objects.none(), error_text(exc)
     page = paginate(
         qs.values(
             "id",
@@ -338,7 +330,7 @@ def task_report_view(request: AuthedRequest) -> HttpResponse:
             "assignee__username",
             "assignee__display_name",
         ),
-        page=_int(params.get("page")) or 1,
+        page=positive_int(params.get("page")) or 1,
         size=PAGE_SIZE,
     )
     kinds = dict(Channel.choices)
@@ -427,7 +419,7 @@ def _render_requests(request: AuthedRequest, form: RequestForm, status: int = 20
     viewer = request.user
     mine = request.GET.get("mine") == "1"
     qs = requests.request_open_list(viewer, owner_id=viewer.pk if mine else None)
-    page = paginate(qs, page=_int(request.GET.get("page")) or 1, size=PAGE_SIZE)
+    page = paginate(qs, page=positive_int(request.GET.get("page")) or 1, size=PAGE_SIZE)
     now = timezone.now()
     prev_url, next_url = _pager(request, page)
     return render(
@@ -503,7 +495,7 @@ def _reply(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
         else:
             requests.request_answer(actor=viewer, request_id=pk, note=note)
     except ValidationFailed as exc:
-        error = "; ".join(_(m) for msgs in exc.errors.values() for m in msgs)
+        error = error_text(exc)
     item = requests.request_get(viewer, pk)
     if _htmx(request):
         row = _request_rows([item], viewer, timezone.now())[0]
@@ -566,15 +558,15 @@ def request_report_view(request: AuthedRequest) -> HttpResponse:
     today = timezone.localdate()
     start = _date(params.get("start")) or today.replace(day=1)
     end = _date(params.get("end")) or today
-    owner_id = _int(params.get("owner"))
+    owner_id = positive_int(params.get("owner"))
     error = ""
     try:
         summary = requests.request_breaches(viewer, start=start, end=end)
         qs = requests.request_breach_list(viewer, start=start, end=end, owner_id=owner_id)
     except ValidationFailed as exc:
         summary, qs = [], CustomerRequest.objects.none()
-        error = "; ".join(_(m) for msgs in exc.errors.values() for m in msgs)
-    page = paginate(qs, page=_int(params.get("page")) or 1, size=PAGE_SIZE)
+        error = error_text(exc)
+    page = paginate(qs, page=positive_int(params.get("page")) or 1, size=PAGE_SIZE)
     prev_url, next_url = _pager(request, page)
     base = (
         reverse("followups:request_report")

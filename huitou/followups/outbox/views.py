@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
-from huitou.core.http import AuthedRequest
+from huitou.core.http import AuthedRequest, positive_int
 from huitou.customers.models import Consent, Customer
 
 from ..models import Channel, Message, Purpose
@@ -41,14 +41,6 @@ def _outbox_viewer(request: AuthedRequest) -> Any:
     if not selectors.can_use_outbox(request.user):
         raise DjangoPermissionDenied
     return request.user
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
 
 
 def _labels() -> dict[str, dict[str, str]]:
@@ -97,7 +89,7 @@ def outbox_list_view(request: AuthedRequest) -> HttpResponse:
     form = OutboxFilterForm(request.GET or None)
     filters = form.filters() if request.GET else selectors.MessageFilters()
     page = selectors.message_list_rows(
-        viewer, filters, page=_int(request.GET.get("page")) or 1, size=PAGE_SIZE
+        viewer, filters, page=positive_int(request.GET.get("page")) or 1, size=PAGE_SIZE
     )
     full = permissions.sees_full_phone(viewer)
     labels = _labels()
@@ -185,7 +177,7 @@ def print_view(request: AuthedRequest) -> HttpResponse:
                 _("Print batch %(id)s created with %(n)s pages.") % {"id": batch.pk, "n": batch.count},
             )
         return redirect("followups:outbox_print")
-    page = selectors.print_batches(viewer, page=_int(request.GET.get("page")) or 1)
+    page = selectors.print_batches(viewer, page=positive_int(request.GET.get("page")) or 1)
     due = selectors.print_due_counts(viewer)
     context = {
         "form": form,
