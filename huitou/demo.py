@@ -1316,8 +1316,13 @@ def demo_load(
                 cur.execute(f"ANALYZE {connection.ops.quote_name(table)}")
         phase("analyze", t)
         if customers < LITE_FROM:
+            from huitou.analytics.services import segments_refresh
             from huitou.followups.demo import contact_plan_demo
 
+            # Tiers first, as the nightly segmentation sets them: the plan's gold visits read them.
+            t = time.perf_counter()
+            segments_refresh(organisation=org, as_of=today)
+            phase("segments", t)
             t = time.perf_counter()
             contact_plan_demo(organisation=org, today=today, seed=seed)
             phase("contact plan", t)

@@ -89,11 +89,6 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
             defaults={"ends_on": today + dt.timedelta(days=3), "delegate": reps[0], "reason": "年假"},
         )
 
-    # Value tiers by the organisation's policy, as the nightly segmentation would set them.
-    from huitou.analytics.services import segments_refresh
-
-    segments_refresh(organisation=org, as_of=today)
-
     for back in range(days, -1, -1):
         day = today - dt.timedelta(days=back)
         plan_run(organisation=org, day=day, now=_at(day, 6, 0, tz))  # as if run each morning
