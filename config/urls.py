@@ -14,6 +14,7 @@ urlpatterns = [
     path("customers/", include("huitou.customers.urls")),
     path("plan/", include("huitou.followups.urls")),
     path("analytics/", include("huitou.analytics.urls")),
+    path("referrals/", include("huitou.referrals.urls")),
     path("api/v1/", include("huitou.api.urls")),
 ]
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "huitou.customers",
     "huitou.followups",
     "huitou.analytics",
+    "huitou.referrals",
 ]
 
 MIDDLEWARE = [

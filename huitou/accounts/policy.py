@@ -7,6 +7,8 @@ sections as new fields with defaults; old rows keep working.
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,6 +89,84 @@ class SegmentPolicy(BaseModel):
         return self
 
 
+class RewardTier(BaseModel):
+    """From the ``min_won``-th won referral of one referrer on, each reward is worth ``value``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_won: int = Field(ge=1, le=1000)
+    value: Decimal = Field(ge=0, le=1_000_000)
+
+
+class QuotaPeriod(BaseModel):
+    """A past period under another quota (e.g. 一拓五 before 一拓一), for comparing the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    starts_on: dt.date
+    quota: int = Field(ge=1, le=50)
+    label: str = Field("", max_length=40)
+
+
+class ReferralPolicy(BaseModel):
+    """The referral system, 一拓一 (DOMAIN §5): quota, asks, fraud rules, rewards and vouchers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quota: int = Field(1, ge=1, le=50, description="Verified referrals each customer who bought must bring")
+    quota_days: int = Field(90, ge=1, le=730, description="Days after delivery to reach the quota")
+    quota_periods: list[QuotaPeriod] = Field(
+        default_factory=list, description="Earlier periods under another quota (e.g. 一拓五), for comparison"
+    )
+    ask_days: list[int] = Field(
+        default_factory=lambda: [0, 7, 30, 60, 90],
+        description="Days after delivery on which the rep asks for a referral",
+    )
+    rep_reward_verified: Decimal = Field(
+        Decimal("50"), ge=0, le=100_000, description="Rep reward per verified referral (¥)"
+    )
+    rep_reward_won: Decimal = Field(
+        Decimal("200"), ge=0, le=100_000, description="Rep reward per referral won (¥)"
+    )
+    rep_penalty_missed: Decimal = Field(
+        Decimal("50"),
+        ge=0,
+        le=100_000,
+        description="Rep penalty per sold customer whose quota was missed (¥)",
+    )
+    rep_penalty_fake: Decimal = Field(
+        Decimal("200"), ge=0, le=100_000, description="Rep penalty per referral found to be faked (¥)"
+    )
+    reward_kind: Literal["maintenance_voucher", "gift_voucher"] = Field(
+        "maintenance_voucher", description="What the referrer gets when a referral is won"
+    )
+    reward_value: Decimal = Field(
+        Decimal("300"), ge=0, le=1_000_000, description="Value of the referrer's reward (¥)"
+    )
+    reward_tiers: list[RewardTier] = Field(
+        default_factory=list, description="Higher rewards for repeat referrers, by won referrals"
+    )
+    referred_offer_value: Decimal = Field(
+        Decimal("200"), ge=0, le=1_000_000, description="Value of the referred customer's own offer (¥)"
+    )
+    voucher_valid_days: int = Field(365, ge=1, le=3650, description="Days a voucher stays valid")
+    reward_hold_days: int = Field(
+        7, ge=0, le=365, description="Days after the sale before the reward is issued (refund window)"
+    )
+    monthly_cap: int = Field(
+        5, ge=0, le=1000, description="Referrals per referrer per month before review (0: no cap)"
+    )
+    flag_self_referral: bool = Field(True, description="Review referrals of oneself")
+    flag_duplicate: bool = Field(True, description="Review a person already referred (first valid one wins)")
+    flag_existing_customer: bool = Field(True, description="Review referrals of existing customers")
+    link_valid_days: int = Field(
+        30, ge=1, le=365, description="Days a self-service referral link stays valid"
+    )
+    link_max_per_hour: int = Field(
+        10, ge=1, le=1000, description="Self-service submissions per link per hour"
+    )
+
+
 class OrgPolicy(BaseModel):
     """The whole policy document of one organisation."""
 
@@ -96,3 +176,4 @@ class OrgPolicy(BaseModel):
     people: PeoplePolicy = Field(default_factory=lambda: PeoplePolicy())
     contact: ContactPolicy = Field(default_factory=lambda: ContactPolicy())
     segments: SegmentPolicy = Field(default_factory=lambda: SegmentPolicy())
+    referrals: ReferralPolicy = Field(default_factory=lambda: ReferralPolicy())

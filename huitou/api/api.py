@@ -14,6 +14,7 @@ from huitou.customers.api import router as customers_router
 from huitou.followups.api import router as plan_router
 from huitou.followups.api_manage import router as plan_admin_router
 from huitou.followups.outbox.api import router as outbox_router
+from huitou.referrals.api import router as referrals_router
 
 from .auth import BearerTokenAuth, SessionCsrfAuth
 from .errors import register_error_handlers
@@ -25,6 +26,7 @@ ROUTERS = [
     ("/plan", plan_router),
     ("/plan-admin", plan_admin_router),
     ("/analytics", analytics_router),
+    ("/referrals", referrals_router),
 ]
 
 api = NinjaAPI(

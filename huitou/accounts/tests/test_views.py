@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
 from huitou.accounts.models import ApiToken, Organisation
-from huitou.accounts.policy import ContactPolicy, SegmentPolicy
+from huitou.accounts.policy import ContactPolicy, ReferralPolicy, SegmentPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -72,11 +74,16 @@ def _settings_post(**changes) -> dict:
         "people.dcrc_sees_whole_organisation": "on",
     }
     # The contact-plan and segment sections posted as they stand (checkboxes only when on, as a browser does).
-    for section, model in (("contact", ContactPolicy()), ("segments", SegmentPolicy())):
-        for key, value in model.model_dump().items():
+    sections = (("contact", ContactPolicy()), ("segments", SegmentPolicy()), ("referrals", ReferralPolicy()))
+    for section, model in sections:
+        for key, value in model.model_dump(mode="json").items():
             if isinstance(value, bool):
                 if value:
                     data[f"{section}.{key}"] = "on"
+            elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+                data[f"{section}.{key}"] = ", ".join(str(v) for v in value)
+            elif isinstance(value, list):
+                data[f"{section}.{key}"] = json.dumps(value)
             else:
                 data[f"{section}.{key}"] = str(value)
     data.update(changes)
