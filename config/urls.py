@@ -15,6 +15,7 @@ urlpatterns = [
     path("plan/", include("huitou.followups.urls")),
     path("analytics/", include("huitou.analytics.urls")),
     path("referrals/", include("huitou.referrals.urls")),
+    path("feedback/", include("huitou.feedback.urls")),
     path("api/v1/", include("huitou.api.urls")),
 ]
 

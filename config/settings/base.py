@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "huitou.followups",
     "huitou.analytics",
     "huitou.referrals",
+    "huitou.feedback",
 ]
 
 MIDDLEWARE = [

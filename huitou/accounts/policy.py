@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from huitou.feedback.policy import FeedbackPolicy
+
 Role = Literal["owner", "manager", "rep", "dcrc", "aftersales"]
 _UNMASKED_DEFAULT: tuple[Role, ...] = ("rep", "dcrc", "aftersales")
 
@@ -177,3 +179,4 @@ class OrgPolicy(BaseModel):
     contact: ContactPolicy = Field(default_factory=lambda: ContactPolicy())
     segments: SegmentPolicy = Field(default_factory=lambda: SegmentPolicy())
     referrals: ReferralPolicy = Field(default_factory=lambda: ReferralPolicy())
+    feedback: FeedbackPolicy = Field(default_factory=lambda: FeedbackPolicy())

@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from huitou.accounts.api import router as accounts_router
 from huitou.analytics.api import router as analytics_router
 from huitou.customers.api import router as customers_router
+from huitou.feedback.api import router as feedback_router
 from huitou.followups.api import router as plan_router
 from huitou.followups.api_manage import router as plan_admin_router
 from huitou.followups.outbox.api import router as outbox_router
@@ -27,6 +28,7 @@ ROUTERS = [
     ("/plan-admin", plan_admin_router),
     ("/analytics", analytics_router),
     ("/referrals", referrals_router),
+    ("/feedback", feedback_router),
 ]
 
 api = NinjaAPI(

@@ -1,0 +1,1 @@
+"""Surveys, CVP, importance-satisfaction analysis and complaint tickets (DOMAIN §6)."""
