@@ -181,6 +181,9 @@ class Referral(models.Model):
             models.Index(fields=["referrer", "submitted_at"], name="ref_referrer_idx"),
             models.Index(fields=["customer"], name="ref_customer_idx"),
             models.Index(fields=["organisation", "phone"], name="ref_org_phone_idx"),
+            # The scorecard and funnels count by the day a referral was verified or closed.
+            models.Index(fields=["organisation", "verified_at"], name="ref_org_verified_idx"),
+            models.Index(fields=["organisation", "closed_at"], name="ref_org_closed_idx"),
         ]
 
     def __str__(self) -> str:
@@ -374,7 +377,10 @@ class VoucherEntry(models.Model):
     note = models.CharField(max_length=255, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["voucher", "at"], name="ventry_voucher_idx")]
+        indexes = [
+            models.Index(fields=["voucher", "at"], name="ventry_voucher_idx"),
+            models.Index(fields=["store", "at"], name="ventry_store_at_idx"),  # the desk's recent list
+        ]
 
 
 class ReferralLink(models.Model):
