@@ -21,6 +21,8 @@ TRIGGER_PARAMS: dict[str, dict[str, Any]] = {
     Trigger.MAINTENANCE: {"km": 5000, "months": 6},
     Trigger.INSPECTION: {"ages": [6, 10], "yearly_from": 11, "twice_yearly_from": 16},
     Trigger.PERSONAL_DATE: {"kinds": []},
+    # No params: the days after delivery are policy (``referrals.ask_days``), shared with the quota.
+    Trigger.REFERRAL_ASK: {},
 }
 
 _SALES = ["first", "replacement", "expansion"]
@@ -75,16 +77,14 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     _rule(
         "delivery-call-7d",
-        gettext_noop("7-day call: praise, gift, delivery photo, referral ask"),
+        gettext_noop("7-day call: praise and a small gift"),
         Trigger.DELIVERED,
         Channel.CALL,
         Purpose.SERVICE,
         offset_days=7,
         priority=80,
-        script=(
-            "赞扬客户的购买决定,提起销售洽谈时的个人话题;送上小礼品和交车照片;"
-            "请客户推荐一位可能需要的朋友(一拓一)。"
-        ),
+        # The delivery photo and the referral ask of the same day are the referral-ask rule's task.
+        script="赞扬客户的购买决定,提起销售洽谈时的个人话题;送上小礼品。",
     ),
     _rule(
         "delivery-manager-call",
@@ -107,6 +107,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         priority=60,
         assignee=Assignee.DCRC,
         script="抽样回访:使用情况、满意度、是否有抱怨;提醒首次保养。",
+    ),
+    # 一拓一 (DOMAIN §5): at delivery, with the delivery photo, then through the 3-month peak.
+    _rule(
+        "referral-ask",
+        gettext_noop("Ask for a referral"),
+        Trigger.REFERRAL_ASK,
+        Channel.CALL,
+        Purpose.SERVICE,
+        offset_days=0,
+        priority=75,
+        script="推荐表当场录入系统（点“填写推荐表”）；经DCRC电话稽核确认后计入一拓一指标。",
     ),
     _rule(
         "service-followup",

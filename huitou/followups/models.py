@@ -59,6 +59,8 @@ class Trigger(models.TextChoices):
     MAINTENANCE = "maintenance", _("Periodic maintenance")
     INSURANCE = "insurance", _("Insurance expiry")
     INSPECTION = "inspection", _("Annual inspection")
+    # A sale's delivery day plus each of the policy's ask days (referrals.ask_days, DOMAIN §5).
+    REFERRAL_ASK = "referral_ask", _("Referral ask after delivery")
 
 
 class Assignee(models.TextChoices):

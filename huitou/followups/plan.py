@@ -66,6 +66,21 @@ Seasonal
     On each ``params.dates`` (MM-DD) day: customers with at most ``max_purchases_365`` sales (first,
     replacement, expansion) in the 365 days up to it.
 
+Referral asks (一拓一, DOMAIN §5)
+    A sale is a purchase whose kind is not ``service``; its delivery day is
+    ``COALESCE(promised_on, arrives_on, ordered_on)``. For each ``d`` of the policy's
+    ``referrals.ask_days`` the customer is asked on delivery day + ``d`` (occurrence
+    ``ask:<purchase id>:<d>``), with a script for the moment: the referral form at delivery, the
+    delivery photo within the first two weeks, a honeymoon check-in after that. Customers who
+    already have ``referrals.quota`` counted referrals (verified by the DCRC, not held or refused
+    by a review) submitted since that delivery day are skipped as ``quota_met``: one ``EXISTS`` in
+    the candidate query (``referrals.plan_hooks``). The quota is the current policy's (the asks
+    are about now; ``quota_periods`` describe the past). One ask per customer and day: with two
+    sales due the same day, the most recent delivery's (then the lowest purchase id) is asked. No
+    index serves the delivery day, so sales are read by an indexed range of ``ordered_on``
+    reaching ``DELIVERY_LEAD_DAYS`` before the earliest delivery day looked for: a sale delivered
+    longer than that after its order is not asked for by the plan.
+
 Pace
     The frequency cap counts MARKETING touches only: tasks by ``due_on``, messages by the local date
     of ``scheduled_for``, cancelled and suppressed ones excepted. A new touch is accepted only if no
@@ -79,7 +94,7 @@ Pace
 
 Skipped reasons (``PlanResult.skipped``): ``inactive``, ``no_phone`` / ``no_email`` /
 ``no_address`` (nowhere to send the message), ``no_consent``, ``opted_out``, ``cap_week``,
-``cap_month``.
+``cap_month``, ``quota_met`` (referral asks).
 """
 
 from __future__ import annotations
@@ -97,8 +112,22 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, connection, models, transaction
-from django.db.models import BooleanField, Count, Exists, F, Func, Max, OuterRef, Q
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.db.transaction import TransactionManagementError
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -144,6 +173,7 @@ SKIP_REASONS = {
     "opted_out": _("Opted out of the channel"),
     "cap_week": _("Weekly marketing limit reached"),
     "cap_month": _("Monthly marketing limit reached"),
+    "quota_met": _("Referral quota already met"),
 }
 
 SALES_KINDS = [Purchase.Kind.FIRST, Purchase.Kind.REPLACEMENT, Purchase.Kind.EXPANSION]
@@ -222,6 +252,7 @@ class _Extra:
     festival: str = ""
     store_id: int | None = None
     rep_id: int | None = None
+    script: str = ""  # for the moment; goes before the rule's own script (referral asks)
 
 
 Candidate = tuple[CustRow, str, _Extra]
@@ -367,6 +398,10 @@ class _Run:
         self._dates: dict[dt.date, str] = {}
         self._stores: dict[int, str] | None = None
         self._users: dict[int, str] | None = None
+        self.skipped: dict[str, int] = {}  # skips a generator decided (e.g. quota_met)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def start_of(self, d: dt.date) -> dt.datetime:
         return dt.datetime.combine(d, dt.time.min, tzinfo=self.tz)
@@ -1005,6 +1040,96 @@ def _gen_inspection(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candid
         yield r[:_N], f"owned:{oid}:{t.isoformat()}", _Extra(date=t, product=_product_label(name, desc))
 
 
+# The order-date window a sale's delivery day is looked for in (see "Referral asks" above).
+DELIVERY_LEAD_DAYS = 120
+# Up to this many days after delivery the rep brings the delivery photo; later asks are check-ins.
+PHOTO_ASK_DAYS = 14
+
+_ASK_SCRIPTS = {
+    "delivery": _(
+        "Delivery day, the best moment to ask: fill in the referral form (推荐表) together with the "
+        "customer before they drive off."
+    ),
+    "photo": _(
+        "Bring the delivery photo, ask how the car is going, and ask again for a friend or relative "
+        "who may need a car."
+    ),
+    "honeymoon": _(
+        "Honeymoon period after delivery: check in on how the car is doing and ask whether a friend, "
+        "relative or colleague is thinking about a car."
+    ),
+}
+
+
+def _ask_moment(days_after: int) -> str:
+    if days_after <= 0:
+        return "delivery"
+    return "photo" if days_after <= PHOTO_ASK_DAYS else "honeymoon"
+
+
+def _gen_referral_ask(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candidate]:
+    from huitou.referrals.plan_hooks import referral_quota_met
+
+    policy = run.org.policy.referrals
+    ask_on = {t - dt.timedelta(days=d): d for d in set(policy.ask_days)}
+    if not ask_on:
+        return
+    days = sorted(ask_on)
+    # Start of each delivery day, for "referrals submitted since delivery" (a day is local).
+    since = Case(
+        *[When(plan_delivery=day, then=Value(run.start_of(day))) for day in days],
+        output_field=DateTimeField(),
+    )
+    qs = (
+        Purchase.objects.filter(
+            organisation_id=run.org_id,
+            kind__in=SALES_KINDS,
+            ordered_on__gte=days[0] - dt.timedelta(days=DELIVERY_LEAD_DAYS),
+            ordered_on__lte=days[-1],
+        )
+        .annotate(plan_delivery=Coalesce("promised_on", "arrives_on", "ordered_on"))
+        .filter(plan_delivery__in=days)
+        .filter(run.base_customers(rule, "customer__", products=False, org=False))
+    )
+    pq = _product_q(rule, "product")
+    if pq is not None:
+        qs = qs.filter(Exists(PurchaseLine.objects.filter(pq, purchase_id=OuterRef("pk"))))
+    qs = qs.annotate(
+        plan_since=since,
+        plan_met=referral_quota_met(customer="customer_id", since="plan_since", quota=policy.quota),
+    )
+    # Per customer, the most recent delivery (smallest ask day), then the lowest purchase id.
+    best: dict[int, tuple[CustRow, int, dt.date, bool, int | None, int | None]] = {}
+    for r in qs.values_list(
+        *_cust_cols("customer__"), "id", "plan_delivery", "plan_met", "store_id", "rep_id"
+    ):
+        pid, delivered, met, store_id, rep_id = r[_N:]
+        cid = r[C_ID]
+        held = best.get(cid)
+        if held is None or (delivered, -pid) > (held[2], -held[1]):
+            best[cid] = (r[:_N], pid, delivered, bool(met), store_id, rep_id)
+    if not best:
+        return
+    products = _purchase_products(sorted(b[1] for b in best.values()))
+    with translation.override(run.lang):
+        scripts = {key: str(text) for key, text in _ASK_SCRIPTS.items()}
+    for cid in sorted(best):
+        c, pid, delivered, met, store_id, rep_id = best[cid]
+        eligible = c[C_STATUS] == ACTIVE and c[C_MERGED] is None
+        if met and eligible:
+            run.skip("quota_met")
+            continue
+        d = ask_on[delivered]
+        extra = _Extra(
+            date=delivered,
+            product=products.get(pid, ""),
+            store_id=store_id,
+            rep_id=rep_id,
+            script=scripts[_ask_moment(d)],
+        )
+        yield c, f"ask:{pid}:{d}", extra
+
+
 _GENERATORS: dict[str, Callable[[_Run, ContactRule, dt.date], Iterator[Candidate]]] = {
     Trigger.ORDER_PLACED: _gen_purchase,
     Trigger.SHIPPED: _gen_purchase,
@@ -1021,6 +1146,7 @@ _GENERATORS: dict[str, Callable[[_Run, ContactRule, dt.date], Iterator[Candidate
     Trigger.MAINTENANCE: _gen_maintenance,
     Trigger.INSURANCE: _gen_insurance,
     Trigger.INSPECTION: _gen_inspection,
+    Trigger.REFERRAL_ASK: _gen_referral_ask,
 }
 
 
@@ -1158,6 +1284,12 @@ def destination(channel: str, c: CustRow) -> tuple[str, str]:
     return _postal(c), "no_address"
 
 
+def _task_script(rule: ContactRule, extra: _Extra) -> str:
+    if not extra.script:
+        return rule.script
+    return f"{extra.script}\n{rule.script}" if rule.script else extra.script
+
+
 def _after_rule_inserted(rule: ContactRule) -> None:
     """Hook between two rules' inserts (tests inject a crash here)."""
 
@@ -1259,6 +1391,8 @@ def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> Pla
                 result.skip("inactive")
                 continue
             cands.append((cid, occurrence, extra))
+    for reason, n in run.skipped.items():
+        result.skip(reason, n)
 
     # 2. Destination and consent; service and transactional touches are accepted here.
     send_at = planned_send_time(day, policy, run.tz)
@@ -1317,7 +1451,7 @@ def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> Pla
         if rule.channel in TASK_CHANNELS:
             router = router or Router(organisation=organisation, start=day, end=due_on)
             task_rows = []
-            for cid, occurrence, _extra, _to in rows:
+            for cid, occurrence, extra, _to in rows:
                 c = run.customers[cid]
                 assignee = router.assignee(
                     kind=rule.assignee, owner_id=c[C_OWNER], store_id=c[C_STORE], customer_id=cid, day=due_on
@@ -1332,7 +1466,7 @@ def _plan_run(organisation: Organisation, day: dt.date, now: dt.datetime) -> Pla
                         rule.purpose,
                         rule.priority,
                         rule.name[:200],
-                        rule.script,
+                        _task_script(rule, extra),
                         due_on,
                         assignee,
                         Task.Status.OPEN.value,
