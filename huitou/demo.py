@@ -600,10 +600,20 @@ def _referencing(model: type[models.Model]) -> list[tuple[type[models.Model], st
 
 
 def _purge(
-    model: type[models.Model], where: str, params: list[Any], tables: set[str], depth: int = 0
+    model: type[models.Model],
+    where: str,
+    params: list[Any],
+    tables: set[str],
+    path: tuple[type[models.Model], ...] = (),
 ) -> None:
-    """Delete rows of ``model`` matching ``where`` and, first, every row that refers to them."""
-    if depth > 6:
+    """Delete rows of ``model`` matching ``where`` and, first, every row that refers to them.
+
+    Foreign keys are checked at commit (Django declares them deferrable on both databases) and the
+    wipe is one transaction, so a cycle of references (an invitation's response opens a ticket whose
+    follow-up is another invitation) is cut where it comes back to a model already on the path:
+    those rows belong to the organisation too and go with their own table's purge.
+    """
+    if len(path) > 8:
         raise RuntimeError(f"foreign keys nest too deep under {model.__name__}")
     if model._meta.db_table not in tables:
         return  # a model whose migration has not run here holds no rows
@@ -611,10 +621,10 @@ def _purge(
     table = qn(model._meta.db_table)
     pk = qn(str(model._meta.pk.column))
     for other, column in _referencing(model):
-        if other._meta.app_label == "accounts":
+        if other._meta.app_label == "accounts" or other in path:
             continue
         sub = f"{qn(column)} IN (SELECT {pk} FROM {table} WHERE {where})"  # noqa: S608 - quoted names
-        _purge(other, sub, params, tables, depth + 1)
+        _purge(other, sub, params, tables, (*path, model))
     with connection.cursor() as cur:
         cur.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608 - identifiers are quoted names
 
@@ -1270,7 +1280,7 @@ def demo_load(
         have = Customer.objects.filter(organisation=org).count()
         phase("people", t0)
         if have == customers:
-            return staff.logins
+            return _with_voucher_code(staff.logins, org)
         if have or _has_archive(org.pk):
             t = time.perf_counter()
             _purge_archive(org.pk)
@@ -1315,17 +1325,27 @@ def demo_load(
             for table in writer.tables:
                 cur.execute(f"ANALYZE {connection.ops.quote_name(table)}")
         phase("analyze", t)
+        voucher_code = ""
         if customers < LITE_FROM:
             from huitou.analytics.services import segments_refresh
+            from huitou.feedback.demo import feedback_demo
             from huitou.followups.demo import contact_plan_demo
+            from huitou.referrals.demo import referral_demo
 
             # Tiers first, as the nightly segmentation sets them: the plan's gold visits read them.
             t = time.perf_counter()
             segments_refresh(organisation=org, as_of=today)
             phase("segments", t)
+            # Referrals before the plan: its referral asks skip customers whose quota is met.
+            t = time.perf_counter()
+            voucher_code = referral_demo(organisation=org, today=today, seed=seed)
+            phase("referrals", t)
             t = time.perf_counter()
             contact_plan_demo(organisation=org, today=today, seed=seed)
             phase("contact plan", t)
+            t = time.perf_counter()
+            feedback_demo(organisation=org, today=today, seed=seed)
+            phase("feedback", t)
     if customers >= LITE_FROM and connection.vendor == "postgresql":
         # Outside the transaction (VACUUM cannot run in one): sets the visibility map, so searches
         # read the search-key index alone instead of fetching millions of fresh heap rows.
@@ -1334,7 +1354,24 @@ def demo_load(
             for table in writer.tables:
                 cur.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
         phase("vacuum", t)
-    return staff.logins
+    return _with_voucher_code(staff.logins, org, voucher_code)
+
+
+def _with_voucher_code(
+    logins: list[dict[str, str]], org: Organisation, code: str | None = None
+) -> list[dict[str, str]]:
+    """The after-sales login's note names an outstanding voucher its desk can redeem."""
+    from huitou.referrals.demo import demo_voucher_code
+
+    code = code if code is not None else demo_voucher_code(org)
+    if not code:
+        return logins
+    return [
+        {**row, "note": f"{row.get('note', '')}; voucher to redeem at the desk: {code}"}
+        if row["role"] == "aftersales"
+        else row
+        for row in logins
+    ]
 
 
 @contextmanager

@@ -9,7 +9,8 @@ import random
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import DateField, F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from huitou.accounts.models import Organisation, User
@@ -64,7 +65,10 @@ def contact_plan_demo(*, organisation: Organisation, today: dt.date, seed: int =
         kind__in=["first", "replacement"],
     )
     recent.update(
-        promised_on=F("ordered_on") + dt.timedelta(days=14),
+        # A delivery day already known (the referral demo reads it) stays as it is.
+        promised_on=Coalesce(
+            F("promised_on"), F("ordered_on") + dt.timedelta(days=14), output_field=DateField()
+        ),
         shipped_on=F("ordered_on") + dt.timedelta(days=6),
         arrives_on=F("ordered_on") + dt.timedelta(days=9),
     )

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from huitou.accounts.models import ApiToken, Organisation
 from huitou.accounts.policy import ContactPolicy, ReferralPolicy, SegmentPolicy
+from huitou.feedback.policy import FeedbackPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +75,12 @@ def _settings_post(**changes) -> dict:
         "people.dcrc_sees_whole_organisation": "on",
     }
     # The contact-plan and segment sections posted as they stand (checkboxes only when on, as a browser does).
-    sections = (("contact", ContactPolicy()), ("segments", SegmentPolicy()), ("referrals", ReferralPolicy()))
+    sections = (
+        ("contact", ContactPolicy()),
+        ("segments", SegmentPolicy()),
+        ("referrals", ReferralPolicy()),
+        ("feedback", FeedbackPolicy()),
+    )
     for section, model in sections:
         for key, value in model.model_dump(mode="json").items():
             if isinstance(value, bool):
