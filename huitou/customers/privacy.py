@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,19 @@ _PROFILE_EXPORT_FIELDS = (
     "created_at",
 )
 EXPORT_ROLES = {permissions.OWNER, permissions.MANAGER, permissions.DCRC}
+
+
+# Later apps (referrals, feedback) hold personal data too. They register here from their
+# AppConfig.ready(), so this app never imports them: ``export(ids)`` returns sections to add to the
+# person's export, ``erase(ids)`` blanks their free text inside the erasure's transaction.
+_PRIVACY_HOOKS: list[tuple[Callable[[list[int]], dict[str, Any]], Callable[[list[int]], None]]] = []
+
+
+def privacy_hook_register(
+    *, export: Callable[[list[int]], dict[str, Any]], erase: Callable[[list[int]], None]
+) -> None:
+    if (export, erase) not in _PRIVACY_HOOKS:
+        _PRIVACY_HOOKS.append((export, erase))
 
 
 def can_export(user: User) -> bool:
@@ -211,6 +225,8 @@ def customer_personal_data_export(*, actor: User, customer_id: int) -> dict[str,
             else []
         ),
     }
+    for export, _erase in _PRIVACY_HOOKS:
+        data.update(export(ids))
     PrivacyRequest.objects.create(
         organisation_id=customer.organisation_id,
         customer=customer,
@@ -370,6 +386,8 @@ def customer_erase(*, actor: User, customer_id: int, reason: str) -> None:
     _scrub_history(ConfidentialNote, ids, {"body": ""})
     _scrub_history(OwnedProduct, ids, {"vin": None, "plate": "", "usage": "", "external_id": None})
     _scrub_history(Purchase, ids, {"note": ""})
+    for _export, erase in _PRIVACY_HOOKS:
+        erase(ids)
 
     PrivacyRequest.objects.create(
         organisation_id=customer.organisation_id,

@@ -7,3 +7,10 @@ class ReferralsConfig(AppConfig):
     label = "referrals"
     verbose_name = _("Referrals")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from huitou.customers.privacy import privacy_hook_register
+
+        from .privacy import referrals_erase, referrals_personal_data
+
+        privacy_hook_register(export=referrals_personal_data, erase=referrals_erase)
