@@ -354,3 +354,25 @@ def products_for_org(viewer: User, *, limit: int = 200) -> list[Product]:
         return []
     qs = Product.objects.filter(organisation_id=permissions.org_id(viewer), active=True)
     return list(qs.order_by("name", "id")[:limit])
+
+
+def customer_pick(viewer: User, q: str, *, limit: int = 10) -> list[dict[str, Any]]:
+    """Pickers of other apps' forms: customers in scope matching what was typed (a short number is
+    a customer number), with the phone as this viewer may see it."""
+    q = q.strip()[:64]
+    found: list[dict[str, Any]] = []
+    if not q:
+        return found
+    if q.isdigit() and len(q) < 7:
+        try:
+            c = customer_get(viewer, int(q))
+            found = [{"id": c.pk, "name": c.name, "phone": c.phone}]
+        except NotFound:
+            found = []
+    if not found:
+        page = customer_list_rows(viewer, CustomerFilters(q=q), page=1, size=limit)
+        found = [{"id": r["id"], "name": r["name"], "phone": r.get("phone", "")} for r in page.items]
+    full = permissions.sees_full_phone(viewer)
+    for r in found:
+        r["phone"] = permissions.phone_for(viewer, r["phone"], full=full) if r["phone"] else ""
+    return found

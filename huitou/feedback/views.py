@@ -27,6 +27,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from huitou.core.http import AuthedRequest, error_text, positive_int
+from huitou.core.http import is_htmx as _htmx
+from huitou.core.http import pager_links as _pager
+from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
 
 from . import access, exports, measures, selectors, services, sla, tickets
@@ -59,28 +62,8 @@ QUADRANT_LABELS = {
 }
 
 
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise DjangoPermissionDenied
-
-
 def _member(request: AuthedRequest) -> None:
     _require(permissions.is_active_member(request.user))
-
-
-def _htmx(request: AuthedRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not getattr(htmx, "history_restore_request", False)
-
-
-def _pager(request: AuthedRequest, page: Any) -> tuple[str, str]:
-    kept = {k: v for k, v in request.GET.items() if k != "page" and v}
-    prev_url = next_url = ""
-    if page.has_previous:
-        prev_url = request.path + "?" + urlencode({**kept, "page": page.number - 1})
-    if page.has_next:
-        next_url = request.path + "?" + urlencode({**kept, "page": page.number + 1})
-    return prev_url, next_url
 
 
 def _stores(viewer: Any) -> list[tuple[int, str]]:

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +25,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
 from huitou.core.http import AuthedRequest, error_text, positive_int
+from huitou.core.http import is_htmx as _htmx
+from huitou.core.http import pager_links as _pager
+from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
 
 from . import compliance, plan_admin, requests, rules
@@ -58,26 +60,6 @@ def _date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value or "")
     except ValueError:
         return None
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise DjangoPermissionDenied
-
-
-def _htmx(request: AuthedRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not getattr(htmx, "history_restore_request", False)
-
-
-def _pager(request: AuthedRequest, page: Any) -> tuple[str, str]:
-    kept = {k: v for k, v in request.GET.items() if k != "page" and v}
-    prev_url = next_url = ""
-    if page.has_previous:
-        prev_url = request.path + "?" + urlencode({**kept, "page": page.number - 1})
-    if page.has_next:
-        next_url = request.path + "?" + urlencode({**kept, "page": page.number + 1})
-    return prev_url, next_url
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,22 +512,7 @@ def request_customers_view(request: AuthedRequest) -> HttpResponse:
     viewer = request.user
     _require(requests.can_log_request(viewer))
     q = request.GET.get("q", "").strip()[:64]
-    found: list[dict[str, Any]] = []
-    if q:
-        if q.isdigit() and len(q) < 7:
-            try:
-                c = customer_selectors.customer_get(viewer, int(q))
-                found = [{"id": c.pk, "name": c.name, "phone": c.phone}]
-            except NotFound:
-                found = []
-        if not found:
-            page = customer_selectors.customer_list_rows(
-                viewer, customer_selectors.CustomerFilters(q=q), page=1, size=10
-            )
-            found = [{"id": r["id"], "name": r["name"], "phone": r.get("phone", "")} for r in page.items]
-    full = permissions.sees_full_phone(viewer)
-    for r in found:
-        r["phone"] = permissions.phone_for(viewer, r["phone"], full=full) if r["phone"] else ""
+    found = customer_selectors.customer_pick(viewer, q)
     return render(request, "followups/manage/_customer_options.html", {"found": found, "q": q})
 
 

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -28,6 +27,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
 from huitou.core.http import AuthedRequest, error_text, positive_int
+from huitou.core.http import is_htmx as _htmx
+from huitou.core.http import pager_links as _pager
+from huitou.core.http import require as _require
 
 from . import fraud, links, services
 from .forms import (
@@ -65,26 +67,6 @@ ACTION_LABELS = {
     "approve": gettext_lazy("Review: approved"),
     "reject": gettext_lazy("Review: rejected"),
 }
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise DjangoPermissionDenied
-
-
-def _htmx(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not getattr(htmx, "history_restore_request", False)
-
-
-def _pager(request: HttpRequest, page: Any) -> tuple[str, str]:
-    kept = {k: v for k, v in request.GET.items() if k != "page" and v}
-    prev_url = next_url = ""
-    if page.has_previous:
-        prev_url = request.path + "?" + urlencode({**kept, "page": page.number - 1})
-    if page.has_next:
-        next_url = request.path + "?" + urlencode({**kept, "page": page.number + 1})
-    return prev_url, next_url
 
 
 def _next_or(request: HttpRequest, default: str) -> str:
@@ -505,22 +487,7 @@ def referrer_search_view(request: AuthedRequest) -> HttpResponse:
     viewer = request.user
     _require(permissions.is_active_member(viewer))
     q = request.GET.get("q", "").strip()[:64]
-    found: list[dict[str, Any]] = []
-    if q:
-        if q.isdigit() and len(q) < 7:
-            try:
-                c = customer_selectors.customer_get(viewer, int(q))
-                found = [{"id": c.pk, "name": c.name, "phone": c.phone}]
-            except NotFound:
-                found = []
-        if not found:
-            page = customer_selectors.customer_list_rows(
-                viewer, customer_selectors.CustomerFilters(q=q), page=1, size=10
-            )
-            found = [{"id": r["id"], "name": r["name"], "phone": r.get("phone", "")} for r in page.items]
-    full = permissions.sees_full_phone(viewer)
-    for r in found:
-        r["phone"] = permissions.phone_for(viewer, r["phone"], full=full) if r["phone"] else ""
+    found = customer_selectors.customer_pick(viewer, q)
     return render(request, "referrals/pipeline/_referrer_options.html", {"found": found, "q": q})
 
 

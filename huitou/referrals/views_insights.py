@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +24,9 @@ from django.views.decorators.http import require_GET, require_POST
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, ValidationFailed
 from huitou.core.http import AuthedRequest, error_text, positive_int
+from huitou.core.http import is_htmx as _htmx
+from huitou.core.http import pager_links as _pager
+from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
 
 from . import insights, referrers
@@ -42,16 +44,6 @@ STAGE_BADGES: dict[str, str] = {
     Stage.LOST: "text-bg-light border",
     Stage.REJECTED: "text-bg-danger",
 }
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise DjangoPermissionDenied
-
-
-def _htmx(request: AuthedRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not getattr(htmx, "history_restore_request", False)
 
 
 def _pct(value: float | None) -> float | None:
@@ -295,16 +287,6 @@ def scorecard_view(request: AuthedRequest) -> HttpResponse:
 
 # ---------------------------------------------------------------------------------------------
 # Base customers
-
-
-def _pager(request: AuthedRequest, page: Any) -> tuple[str, str]:
-    kept = {k: v for k, v in request.GET.items() if k != "page" and v}
-    prev_url = next_url = ""
-    if page.has_previous:
-        prev_url = request.path + "?" + urlencode({**kept, "page": page.number - 1})
-    if page.has_next:
-        next_url = request.path + "?" + urlencode({**kept, "page": page.number + 1})
-    return prev_url, next_url
 
 
 @login_required

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -29,6 +28,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from huitou.accounts import permissions
 from huitou.core.errors import NotFound, ValidationFailed
 from huitou.core.http import AuthedRequest, error_text, positive_int
+from huitou.core.http import is_htmx as _htmx
+from huitou.core.http import pager_links as _pager
+from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
 
 from . import voucher_selectors as sel
@@ -47,26 +49,6 @@ from .vouchers import (
 )
 
 PAGE_SIZE = 50
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise DjangoPermissionDenied
-
-
-def _htmx(request: AuthedRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not getattr(htmx, "history_restore_request", False)
-
-
-def _pager(request: AuthedRequest, page: Any) -> tuple[str, str]:
-    kept = {k: v for k, v in request.GET.items() if k != "page" and v}
-    prev_url = next_url = ""
-    if page.has_previous:
-        prev_url = request.path + "?" + urlencode({**kept, "page": page.number - 1})
-    if page.has_next:
-        next_url = request.path + "?" + urlencode({**kept, "page": page.number + 1})
-    return prev_url, next_url
 
 
 def _optional_url(name: str, *args: Any) -> str:

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
-from huitou.core.http import AuthedRequest, positive_int
+from huitou.core.http import AuthedRequest, pager_links, positive_int
 from huitou.customers.models import Consent, Customer
 
 from ..models import Channel, Message, Purpose
@@ -95,11 +95,7 @@ def outbox_list_view(request: AuthedRequest) -> HttpResponse:
     labels = _labels()
     rows = [_row(r, viewer, full, labels) for r in page.items]
     kept = {k: v for k, v in request.GET.items() if k != "page" and v}
-    prev_url = next_url = ""
-    if page.has_previous:
-        prev_url = request.path + "?" + urlencode({**kept, "page": page.number - 1})
-    if page.has_next:
-        next_url = request.path + "?" + urlencode({**kept, "page": page.number + 1})
+    prev_url, next_url = pager_links(request, page)
     counts = selectors.message_status_counts(viewer, filters)
     status_links = [
         (value, label, counts.get(value, 0), request.path + "?" + urlencode({**kept, "status": value}))
