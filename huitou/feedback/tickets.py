@@ -199,6 +199,8 @@ _OPENED = {
     Ticket.Kind.COMPLAINT: gettext_noop("Complaint #%(id)s opened: %(category)s"),
     Ticket.Kind.REQUEST: gettext_noop("Service request #%(id)s opened: %(category)s"),
 }
+_REPLIED = gettext_noop("Reply to the customer on ticket #%(id)s")
+_OFFERED = gettext_noop("Concession offered on ticket #%(id)s: %(value)s")
 _CLOSED = {
     Ticket.Kind.COMPLAINT: gettext_noop("Complaint #%(id)s closed"),
     Ticket.Kind.REQUEST: gettext_noop("Service request #%(id)s closed"),
@@ -335,6 +337,15 @@ def ticket_reply(
         fields.append("status")
     _bump(ticket, *fields)
     _event(ticket, TicketEvent.Kind.REPLIED, actor, text, now)
+    # The customer's timeline tells the whole story of the complaint, not only its opening and close.
+    timeline_log(
+        customer=ticket.customer,
+        actor=actor,
+        kind="complaint",
+        subject=site_text(_REPLIED, id=ticket.pk),
+        body=text,
+        at=now,
+    )
     return ticket
 
 
@@ -712,6 +723,14 @@ def concession_offer(*, actor: User, concession_id: int, now: dt.datetime | None
         actor,
         f"¥{concession.value} · {site_text('offered')}",
         now,
+    )
+    timeline_log(
+        customer=concession.ticket.customer,
+        actor=actor,
+        kind="complaint",
+        subject=site_text(_OFFERED, id=concession.ticket_id, value=f"¥{concession.value}"),
+        body=concession.description,
+        at=now,
     )
     return concession
 

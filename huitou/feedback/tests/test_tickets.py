@@ -114,6 +114,16 @@ def test_the_first_reply_stops_the_clock_once(world):
     assert (ticket.status, ticket.first_reply_at, ticket.version) == ("replied", at(2026, 9, 30, 11), 3)
 
 
+def test_each_reply_is_on_the_customers_timeline(world):
+    customer = customer_of(world.rep1)
+    ticket = open_ticket(world, customer)
+    tickets.ticket_reply(
+        actor=world.rep1, ticket_id=ticket.pk, text="已安排技师回电", now=at(2026, 9, 30, 11)
+    )
+    rows = Activity.objects.filter(customer=customer, kind="complaint").order_by("occurred_at", "pk")
+    assert [(r.subject, r.body) for r in rows][1:] == [(f"工单 #{ticket.pk} 已答复客户", "已安排技师回电")]
+
+
 def test_stale_version_and_outsiders_change_nothing(world):
     from huitou.core.errors import Conflict
 
