@@ -73,3 +73,11 @@ def segments_summary(request: AuthedRequest, filters: Query[SegmentsQuery]) -> A
         "top20_revenue_share": o.top20_revenue_share,
         "top20_margin_share": o.top20_margin_share,
     }
+
+
+# The crisis-signal and retention parts have their own endpoint modules.
+from .api_retention import router as _retention_router  # noqa: E402
+from .api_risk import router as _risk_router  # noqa: E402
+
+router.add_router("/risk", _risk_router)
+router.add_router("/retention", _retention_router)

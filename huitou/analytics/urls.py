@@ -1,6 +1,6 @@
-"""Pages of the analytics app, mounted at ``/analytics/``."""
+"""Pages of the analytics app, mounted at ``/analytics/``; each part has its own URL module."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -8,4 +8,6 @@ app_name = "analytics"
 
 urlpatterns = [
     path("segments/", views.segments_view, name="segments"),
+    path("risk/", include("huitou.analytics.urls_risk")),
+    path("retention/", include("huitou.analytics.urls_retention")),
 ]
