@@ -1327,6 +1327,7 @@ def demo_load(
         phase("analyze", t)
         voucher_code = ""
         if customers < LITE_FROM:
+            from huitou.analytics.risk_services import risk_refresh
             from huitou.analytics.services import segments_refresh
             from huitou.feedback.demo import feedback_demo
             from huitou.followups.demo import contact_plan_demo
@@ -1346,6 +1347,9 @@ def demo_load(
             t = time.perf_counter()
             feedback_demo(organisation=org, today=today, seed=seed)
             phase("feedback", t)
+            t = time.perf_counter()
+            risk_refresh(organisation=org, as_of=today)  # the at-risk lists read last night's snapshot
+            phase("risk", t)
     if customers >= LITE_FROM and connection.vendor == "postgresql":
         # Outside the transaction (VACUUM cannot run in one): sets the visibility map, so searches
         # read the search-key index alone instead of fetching millions of fresh heap rows.

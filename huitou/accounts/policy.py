@@ -169,6 +169,22 @@ class ReferralPolicy(BaseModel):
     )
 
 
+class RiskPolicy(BaseModel):
+    """Crisis signals (DOMAIN §4): how much each signal weighs in the 0–100 risk score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight_alive: float = Field(35, ge=0, le=100, description="Weight: low probability of still buying")
+    weight_gap: float = Field(25, ge=0, le=100, description="Weight: gap beyond the customer's usual one")
+    weight_spend: float = Field(15, ge=0, le=100, description="Weight: falling spend")
+    weight_complaint: float = Field(10, ge=0, le=100, description="Weight: open complaint")
+    weight_satisfaction: float = Field(5, ge=0, le=100, description="Weight: low satisfaction answers")
+    weight_late: float = Field(5, ge=0, le=100, description="Weight: late payment")
+    weight_competitor: float = Field(5, ge=0, le=100, description="Weight: contact with a competitor")
+    threshold: int = Field(50, ge=1, le=100, description="At risk from this score")
+    save_days: int = Field(90, ge=1, le=730, description="A win-back is a save if they buy within these days")
+
+
 class OrgPolicy(BaseModel):
     """The whole policy document of one organisation."""
 
@@ -180,3 +196,4 @@ class OrgPolicy(BaseModel):
     segments: SegmentPolicy = Field(default_factory=lambda: SegmentPolicy())
     referrals: ReferralPolicy = Field(default_factory=lambda: ReferralPolicy())
     feedback: FeedbackPolicy = Field(default_factory=lambda: FeedbackPolicy())
+    risk: RiskPolicy = Field(default_factory=lambda: RiskPolicy())

@@ -61,3 +61,176 @@ class SegmentFill(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organisation", "as_of"], name="segmentfill_org_asof_unique")
         ]
+
+
+class CustomerRisk(models.Model):
+    """A customer's risk of drifting away (DOMAIN §4) as of one day, with the signals behind it.
+
+    ``owner`` and ``store`` are the customer's at the time of the run, copied so that the at-risk
+    lists of a rep, a store or the organisation read one index in score order; permissions still
+    go through the customer's current owner and store.
+    """
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    owner = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    store = models.ForeignKey(
+        "accounts.Store", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    as_of = models.DateField(_("as of"))
+    score = models.PositiveSmallIntegerField(_("risk score"))
+    # Decimals, not floats: core.bulk's COPY writer turns FloatField values into integers.
+    p_alive = models.DecimalField(
+        _("probability still active"), max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    days_since_last = models.PositiveIntegerField(_("days since the last purchase"))
+    gap_ratio = models.DecimalField(
+        _("gap against the usual"), max_digits=9, decimal_places=2, null=True, blank=True
+    )
+    spend_trend = models.DecimalField(
+        _("spend trend"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    open_complaints = models.PositiveIntegerField(_("open complaints"), default=0)
+    low_satisfaction = models.PositiveIntegerField(_("low satisfaction answers"), default=0)
+    late_payment_days = models.PositiveIntegerField(_("days of late payment"), default=0)
+    competitor_contact = models.BooleanField(_("competitor contact"), default=False)
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("customer risk")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "as_of"], name="risk_customer_asof_unique")
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "as_of", "-score"], name="risk_org_asof_score_idx"),
+            models.Index(fields=["owner", "as_of", "-score"], name="risk_owner_asof_score_idx"),
+            models.Index(fields=["store", "as_of", "-score"], name="risk_store_asof_score_idx"),
+        ]
+
+
+class RiskFill(models.Model):
+    """Fill state of one organisation's risk snapshot for one as-of date."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    as_of = models.DateField(_("as of"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+    at_risk = models.PositiveIntegerField(_("at risk"), default=0)
+    # The fitted BG/NBD parameters, the organisation's median gap and the weights used.
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("risk fill")
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "as_of"], name="riskfill_org_asof_unique")
+        ]
+
+
+class WinBack(models.Model):
+    """A win-back attempt on an at-risk or lost customer: the task it put in the contact plan and
+    whether the customer bought again (a save)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        SAVED = "saved", _("Saved")
+        LOST = "lost", _("Lost")
+        EXPIRED = "expired", _("Expired")
+
+    class Approach(models.TextChoices):
+        CONCESSION = "concession", _("Concession (price, quality, service, payment terms)")
+        UP = "up", _("Escalate up (the customer's superior)")
+        THIRD_PARTY = "third_party", _("Through a third party")
+        DOWN = "down", _("Escalate down (the daily users of the product)")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The rep credited with a save: the customer's owner when the attempt started.
+    rep = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    task = models.ForeignKey(
+        "followups.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    approach = models.CharField(_("approach"), max_length=12, choices=Approach.choices)
+    score_at_start = models.PositiveSmallIntegerField(_("risk score at start"), default=0)
+    customer_was_lost = models.BooleanField(_("customer was lost"), default=False)
+    started_on = models.DateField(_("started on"))
+    started_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    saved_on = models.DateField(_("saved on"), null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("win-back")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"], condition=models.Q(status="open"), name="winback_one_open_per_customer"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-started_on"], name="winback_customer_idx"),
+            models.Index(fields=["organisation", "status", "started_on"], name="winback_org_status_idx"),
+            models.Index(fields=["rep", "saved_on"], name="winback_rep_saved_idx"),
+        ]
+
+
+class CustomerLoss(models.Model):
+    """Why a customer was lost (DOMAIN §4), and when they were won back."""
+
+    class Reason(models.TextChoices):
+        COMPETITION_PRICE = "comp_price", _("Competition: price")
+        COMPETITION_QUALITY = "comp_quality", _("Competition: quality")
+        COMPETITION_SERVICE = "comp_service", _("Competition: service")
+        BARGAINING = "bargaining", _("Bargaining pressure")
+        OWN_CASH = "own_cash", _("Customer's own trouble: cash")
+        OWN_STOCK = "own_stock", _("Customer's own trouble: stock")
+        OWN_SUPPLY = "own_supply", _("Customer's own trouble: supply")
+        OTHER = "other", _("Other")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    rep = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    reason = models.CharField(_("reason"), max_length=12, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    lost_on = models.DateField(_("lost on"))
+    recorded_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    won_back_on = models.DateField(_("won back on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer loss")
+        indexes = [
+            models.Index(fields=["customer", "-lost_on"], name="loss_customer_idx"),
+            models.Index(fields=["organisation", "lost_on"], name="loss_org_day_idx"),
+            models.Index(
+                fields=["organisation"], name="loss_open_idx", condition=models.Q(won_back_on__isnull=True)
+            ),
+        ]

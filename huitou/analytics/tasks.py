@@ -40,3 +40,19 @@ def segments_nightly() -> dict[str, int]:
 @db_periodic_task(crontab(minute=str(SEGMENTS_AT_UTC[1]), hour=str(SEGMENTS_AT_UTC[0])))
 def segments_nightly_task() -> None:
     segments_nightly()
+
+
+# --- Crisis signals (DOMAIN §4): after the segments, 02:45 Asia/Shanghai.
+RISK_AT_UTC = (18, 45)
+
+
+def risk_nightly() -> dict[str, int]:
+    """Refresh every organisation's risk snapshot as of today, settling saves and win-backs."""
+    from .risk_services import risk_refresh_all
+
+    return risk_refresh_all(as_of=timezone.localdate())
+
+
+@db_periodic_task(crontab(minute=str(RISK_AT_UTC[1]), hour=str(RISK_AT_UTC[0])))
+def risk_nightly_task() -> None:
+    risk_nightly()

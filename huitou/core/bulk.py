@@ -65,6 +65,8 @@ def copy_writer(fields: Sequence[Any]) -> Callable[[Sequence[Any]], str]:
             convert.append(lambda v: "\\N" if v is None else _copy_text(str(v)))
         elif isinstance(f, models.DecimalField):
             convert.append(lambda v: "\\N" if v is None else str(v))
+        elif isinstance(f, models.FloatField):
+            convert.append(lambda v: "\\N" if v is None else repr(float(v)))
         else:  # integers and foreign keys
             convert.append(lambda v: "\\N" if v is None else str(int(v)))
 

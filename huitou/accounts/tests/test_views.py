@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from huitou.accounts.models import ApiToken, Organisation
-from huitou.accounts.policy import ContactPolicy, ReferralPolicy, SegmentPolicy
+from huitou.accounts.policy import ContactPolicy, ReferralPolicy, RiskPolicy, SegmentPolicy
 from huitou.feedback.policy import FeedbackPolicy
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +80,7 @@ def _settings_post(**changes) -> dict:
         ("segments", SegmentPolicy()),
         ("referrals", ReferralPolicy()),
         ("feedback", FeedbackPolicy()),
+        ("risk", RiskPolicy()),
     )
     for section, model in sections:
         for key, value in model.model_dump(mode="json").items():
