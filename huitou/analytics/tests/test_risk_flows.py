@@ -31,7 +31,6 @@ def aware(day):
     return timezone.make_aware(dt.datetime.combine(day, dt.time(10)))
 
 
-
 @pytest.fixture(autouse=True)
 def _english(settings):
     """These tests read reasons, task titles and pages in English: the site language is set to
