@@ -105,22 +105,25 @@ class Dialect:
         return "false" if self.pg else "0"
 
 
-def h(k: int) -> str:
-    """A pseudo-random non-negative integer per row ``g`` (k picks an independent-looking stream)."""
+def h(k: int, var: str = "g") -> str:
+    """A pseudo-random non-negative integer per row ``g`` (k picks an independent-looking stream).
+
+    ``var`` names another integer expression to hash instead (at most ~10^8, so that the products
+    stay within 64 bits): e.g. a purchase's customer id, to recompute that customer's columns."""
     a = [48271, 69621, 16807, 39373, 40692, 40014, 53668, 12211, 3791, 2147, 7559, 9973][k % 12]
     b = [11, 101, 1009, 10007, 100003, 7, 13, 17, 19, 23, 29, 31][k % 12]
-    return f"(((g * {a} + {b}) * {a}) % {M})"
+    return f"((({var} * {a} + {b}) * {a}) % {M})"
 
 
 # --------------------------------------------------------------------------------------------------
 # Database set-up (before Django starts)
 
 
-def setup_django(backend: str, server_url: str, sqlite_path: Path) -> None:
+def setup_django(backend: str, server_url: str, sqlite_path: Path, db_name: str = DB_NAME) -> None:
     if backend == "postgresql":
         from bench.bench_web import database_url_for
 
-        os.environ["DATABASE_URL"] = database_url_for(server_url, DB_NAME)
+        os.environ["DATABASE_URL"] = database_url_for(server_url, db_name)
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -133,23 +136,23 @@ def setup_django(backend: str, server_url: str, sqlite_path: Path) -> None:
     django.setup()
 
 
-def pg_database_exists(server_url: str) -> bool:
+def pg_database_exists(server_url: str, db_name: str = DB_NAME) -> bool:
     import psycopg
 
     from bench.bench_web import database_url_for
 
     with psycopg.connect(database_url_for(server_url, "postgres"), autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone() is not None
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone() is not None
 
 
-def pg_recreate(server_url: str) -> None:
+def pg_recreate(server_url: str, db_name: str = DB_NAME) -> None:
     import psycopg
 
     from bench.bench_web import database_url_for
 
     with psycopg.connect(database_url_for(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,8 +203,12 @@ def _secondary_indexes(table: str) -> list[tuple[str, str]]:
     ]
 
 
-def build(customers: int, purchases: int) -> dict[str, float]:
-    """Migrate, then generate the organisation and the scale set. Returns phase timings."""
+def build(customers: int, purchases: int, *, purchase_credit: bool = False) -> dict[str, float]:
+    """Migrate, then generate the organisation and the scale set. Returns phase timings.
+
+    ``purchase_credit`` also credits each purchase to its customer's store and, for sales, to the
+    customer's rep (``bench_referrals`` needs them: scorecards and per-store figures group sales by
+    them); the plan benchmark leaves them empty as it always did."""
     from django.core.management import call_command
     from django.db import connection, transaction
 
@@ -302,12 +309,20 @@ def build(customers: int, purchases: int) -> dict[str, float]:
         f"WHEN {h(3)} % 100 < 50 THEN 'bronze' ELSE '' END, '', '', 1",
     )
     sale = f"{h(3)} % 10 >= 4"
+    credit_columns = credit_select = ""
+    if purchase_credit:
+        # The customer's owner and store as the customers phase drew them, from its id.
+        owner_draw = f"{h(1, var=f'(1 + {h(1)} % {customers})')} % {REPS}"
+        credit_columns = ", store_id, rep_id"
+        credit_select = (
+            f", {store0} + ({owner_draw}) % {STORES}, CASE WHEN {sale} THEN {rep0} + {owner_draw} END"
+        )
     gen(
         "purchases",
         purchases,
         "customers_purchase",
         "id, created_at, updated_at, organisation_id, customer_id, ordered_on, promised_on, shipped_on, "
-        "arrives_on, kind, amount, margin, paid_amount, note",
+        "arrives_on, kind, amount, margin, paid_amount, note" + credit_columns,
         f"g, {d.ts(start, '0')}, {d.ts(start, '0')}, {o}, 1 + {h(1)} % {customers}, "
         f"{d.day(start, h(2) + f' % {span}')}, "
         f"CASE WHEN {sale} THEN {d.day(start, h(2) + f' % {span} + 10')} END, "
@@ -315,7 +330,7 @@ def build(customers: int, purchases: int) -> dict[str, float]:
         f"CASE WHEN {sale} THEN {d.day(start, h(2) + f' % {span} + 6')} END, "
         f"CASE WHEN {h(3)} % 10 < 4 THEN 'service' WHEN {h(3)} % 10 < 7 THEN 'first' "
         f"WHEN {h(3)} % 10 < 9 THEN 'replacement' ELSE 'expansion' END, "
-        f"1000 + {h(4)} % 300000, 0, 0, ''",
+        f"1000 + {h(4)} % 300000, 0, 0, ''" + credit_select,
     )
     deliveries_from = dt.date(2010, 1, 1)
     gen(

@@ -27,7 +27,8 @@ from bench import bench_web
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "bench" / "REPORT.md"
-SECTIONS = ("facts", "demo", "import", "web", "plan")
+PLANS = ROOT / "bench" / "REPORT-referrals-plans.md"
+SECTIONS = ("facts", "demo", "import", "web", "plan", "referrals")
 P95_TARGET_MS = 100
 BIG_TABLES = {
     "customers_customer",
@@ -392,6 +393,374 @@ def render_plan(results: list[dict[str, Any]], failures: list[str] | None = None
     return "\n".join(out)
 
 
+def referrals_bench(args: argparse.Namespace, workdir: Path) -> str:
+    """``bench/bench_referrals.py`` once per backend, each in its own process."""
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for backend in [b.strip() for b in args.referral_backends.split(",") if b.strip()]:
+        customers = args.referral_customers if backend == "postgresql" else args.referral_sqlite_customers
+        purchases = customers * 10
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.bench_referrals",
+            "--backend",
+            backend,
+            "--database-url",
+            args.database_url,
+            "--customers",
+            str(customers),
+            "--purchases",
+            str(purchases),
+            "--workdir",
+            str(workdir / "referrals"),
+            "--try-indexes",
+            "--try-rewrites",
+        ]
+        if args.reuse_db:
+            cmd.append("--reuse-db")
+        log(f"referrals: {backend} (progress in var/bench/referrals/run-{backend}.log)")
+        (workdir / "referrals").mkdir(parents=True, exist_ok=True)
+        progress = workdir / "referrals" / f"run-{backend}.log"
+        with progress.open("w") as err:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        if proc.returncode != 0:
+            tail = progress.read_text().strip()
+            last = tail.splitlines()[-1] if tail else str(proc.returncode)
+            failures.append(f"{backend}: `{last}`")
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    (workdir / "referrals" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    return render_referrals(results, failures)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Long statements (id lists) and plans cut for the report; result.json keeps them whole."""
+
+    def ids(m: re.Match[str]) -> str:
+        items = re.split(r",\s*", m.group(0))
+        return ", ".join(items[:5]) + f", … ({len(items):,} ids)"
+
+    text = re.sub(r"\d+(?:,\s*\d+){20,}", ids, text)
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f" … [{len(text) - limit:,} more characters in var/bench/referrals/result.json]"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f}"
+
+
+_SCAN = re.compile(
+    r"(?:Parallel )?(Seq Scan|Index Only Scan|Index Scan|Bitmap Heap Scan|Bitmap Index Scan)(?: Backward)?"
+    r"(?: using (\w+))? on (\w+)"
+)
+
+
+def _scans(plan: str) -> list[str]:
+    """The scan nodes of a plan, once each: "Index Scan ref_org_stage_idx", "Seq Scan customers_purchase"."""
+    seen: list[str] = []
+    for kind, index, table in _SCAN.findall(plan):
+        if kind == "Bitmap Heap Scan":
+            continue
+        item = f"{kind} {index or table}"
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def _plans_markdown(r: dict[str, Any]) -> str:
+    from bench import bench_referrals as br
+
+    parts = [f"## {r['backend']}: {r['customers']:,} customers\n"]
+    for x in r["rows"]:
+        parts.append(f"### {x['label']} · {x['role']} · {_ms(x['ms'])} ms · {x['queries']} queries\n")
+        for i, p in enumerate(x["plans"], 1):
+            big = ", ".join(t for t in p["seq_scans"] if t in br.BIG_TABLES) or "none"
+            parts.append(
+                f"Statement {i}: execution {_ms(p['execution_ms'])} ms; seq scan of a big table: {big}\n\n"
+                f"```sql\n{_clip(p['sql'], 4000)}\n```\n\n```\n{_clip(p['plan'], 20000)}\n```\n"
+            )
+    for w in r.get("rewrites") or []:
+        idx = f" + {w['with_index']}" if w.get("with_index") else ""
+        parts.append(
+            f"### Proposed change: {w['name']}{idx} · {w['role']} · {_ms(w['ms'])} ms\n\n"
+            f"```sql\n{w['sql']}\n```\n\n```\n{w['plan']['plan']}\n```\n"
+        )
+    for e in r.get("index_experiments") or []:
+        parts.append(f"### With `{e['index']}`: {e['label']} · {e['role']} · {_ms(e['after_ms'])} ms\n")
+        for i, p in enumerate(e.get("after_plans", []), 1):
+            plan = _clip(p["plan"], 20000)
+            parts.append(f"Statement {i}: execution {_ms(p['execution_ms'])} ms\n\n```\n{plan}\n```\n")
+    return "\n".join(parts)
+
+
+def render_referrals(results: list[dict[str, Any]], failures: list[str] | None = None) -> str:
+    from bench import bench_referrals as br
+
+    plans_text: list[str] = []
+
+    out = [
+        "What the referral pages, the API and the contact plan call (`huitou/referrals/services.py`, "
+        "`voucher_selectors.py`, `insights.py`, `plan_hooks.py` through `followups.plan`), called directly "
+        "as "
+        "the views call them, as `rep0`, `manager0` (store S0, team 0; sees the whole store), the `owner` "
+        "and, for the audit queue, `dcrcS0`. Best of three after a warm-up run (database cache warm); "
+        "Django's cache is cleared before each run, so the capped count of a list (cached for a minute "
+        "by `paginate`) is always paid, as on a first visit. Times are server time without template "
+        'rendering (LIMITS.md: a 50-row template costs ~5 ms more). "SQL ms" is the time spent in '
+        "`cursor.execute` (the database and the transfer); the rest is Python. Every statement was run "
+        "again under `EXPLAIN (ANALYZE, BUFFERS)`; sequential scans of `customers_customer`, "
+        "`customers_purchase`, `referrals_referral` and `referrals_voucher` are flagged. "
+        "Module: `bench/bench_referrals.py`.\n",
+        f"**Targets**: list pages and queues ≤ {br.TARGET_LIST_MS} ms for the first page; per-customer "
+        f"panels (quota, chain) ≤ {br.TARGET_PANEL_MS} ms; monthly and yearly reports (scorecard, "
+        f"voucher statistics, viral coefficient, curve, funnel, comparison, totals) ≤ "
+        f"{br.TARGET_REPORT_RATIO}× a full scan of the table(s) they summarise (baselines below: "
+        "`purchases+referrals` is the sum of both scans, for the figures that read sales and referrals). "
+        'The "vs baseline" column is given for every row; only reports are judged by it.\n',
+    ]
+    for r in results:
+        rows = r["table_rows"]
+        sizes = ", ".join(f"{k.split('_', 1)[1]} {v:,}" for k, v in rows.items())
+        prev = r.get("previous_build") or {}
+        if r.get("reused_db"):
+            if prev:
+                phases = ", ".join(f"{k} {v} s" for k, v in prev.get("build_phases", {}).items())
+                build = (
+                    f"reused (`--reuse-db`); it was built on {prev.get('built_at')} in "
+                    f"{prev.get('build_s')} s ({phases})"
+                )
+            else:
+                build = "reused from an earlier run (`--reuse-db`)"
+        else:
+            phases = ", ".join(f"{k} {v} s" for k, v in r.get("build_phases", {}).items())
+            build = f"built in {r.get('build_s')} s ({phases})"
+        out.append(
+            f"### {r['backend']}: {r['customers']:,} customers, {r['purchases']:,} purchases, "
+            f"{rows.get('referrals_referral', 0):,} referrals\n"
+        )
+        out.append(f"Scale set {build}. Rows: {sizes}.\n")
+        sh = r.get("shape", {})
+        if sh:
+            stages = ", ".join(f"{k} {v:,}" for k, v in sh.get("stages", {}).items())
+            review = ", ".join(f"{k} {v:,}" for k, v in sh.get("review", {}).items())
+            vstat = ", ".join(f"{k} {v:,}" for k, v in sh.get("voucher_status", {}).items())
+            out.append(
+                f"Referrals submitted {sh['submitted'][0]} … {sh['submitted'][1]} "
+                f"({sh.get('submitted_in_period', 0):,} in the 12-month report period "
+                f"{r['period'][0]} … {r['period'][1]}); by stage: {stages}; review: {review}; "
+                f"duplicates of a first claim {sh.get('duplicates', 0):,}; distinct referrers "
+                f"{sh.get('referrers', 0):,}; customers with `referred_by` "
+                f"{sh.get('referred_customers', 0):,}. "
+                f"Vouchers: {vstat}. Bench day {r['bench_day']} (the reports' `today`); scorecard month "
+                f"{r['score_month']}. Load average at the start / end: "
+                f"{' / '.join(str(x) for x in r.get('load_average_start', []))} → "
+                f"{' / '.join(str(x) for x in r.get('load_average', []))}.\n"
+            )
+        base = r["baselines"]
+        out.append(
+            _table(
+                ["baseline", "statement", "best ms", "runs ms", "plan"],
+                [
+                    (
+                        k,
+                        b["sql"] if k == "purchases+referrals" else f"`{b['sql']}`",
+                        _ms(b["ms"]),
+                        ", ".join(_ms(x) for x in b.get("runs_ms", [])) or "—",
+                        "; ".join(
+                            (p["plan"].splitlines()[0].split("  (")[0].strip() if p["plan"] else "")
+                            for p in b.get("plans", [])
+                        )
+                        or "—",
+                    )
+                    for k, b in base.items()
+                ],
+            )
+        )
+        out.append("")
+        table = []
+        for x in r["rows"]:
+            verdict = {True: "✓", False: "✗ MISS", None: ""}[x.get("met")]
+            table.append(
+                (
+                    x["label"],
+                    x["role"],
+                    _ms(x["ms"]),
+                    ", ".join(_ms(v) for v in x["runs_ms"]),
+                    _ms(x["sql_ms"]),
+                    str(x["queries"]),
+                    f"{x['ratio']}× {x['baseline']}" if x.get("ratio") is not None else "—",
+                    x.get("target", "—"),
+                    verdict,
+                    ", ".join(x.get("seq_scans_big", [])) or "none",
+                )
+            )
+        out.append(
+            _table(
+                [
+                    "what",
+                    "as",
+                    "ms (best)",
+                    "runs ms",
+                    "SQL ms",
+                    "queries",
+                    "vs baseline",
+                    "target",
+                    "verdict",
+                    "seq scan of a big table",
+                ],
+                table,
+            )
+        )
+        misses = [x for x in r["rows"] if x.get("met") is False]
+        judged = [x for x in r["rows"] if x.get("met") is not None]
+        out.append(
+            f"\n**{len(judged) - len(misses)} of {len(judged)} measurements meet their target.** "
+            + (
+                "Missed: "
+                + "; ".join(f"{x['label']} as {x['role']} ({_ms(x['ms'])} ms)" for x in misses)
+                + "."
+                if misses
+                else ""
+            )
+            + "\n"
+        )
+        plan = r.get("plan") or {}
+        if plan.get("available") and plan.get("candidates"):
+            c, pr = plan["candidates"], plan["plan_run"]
+            out.append(
+                f"**Contact plan, referral ask** (trigger `referral_ask`, rule `{plan['rule']}`, "
+                f"`huitou/referrals/plan_hooks.py` inside `followups.plan`): its candidate query alone "
+                f"(`plan_candidates`, {plan.get('candidate_count', 0):,} candidates for {r['bench_day']}) "
+                f"{_ms(c['ms'])} ms best of three ({c['queries']} queries, SQL {_ms(c['sql_ms'])} ms; "
+                f"seq scans of big tables: {', '.join(c.get('seq_scans_big', [])) or 'none'}). "
+                "Inside one `plan_run` of "
+                f"that day (the first on this archive, so it also plans the revisit backlog and builds the "
+                f"maintenance state): {pr['seconds']} s in all, of which the referral ask "
+                f"{pr['referral_ask_s']} s; {pr['referral_ask_tasks']:,} ask tasks created, "
+                f"{pr['quota_met_skipped']:,} customers skipped as `quota_met`; slowest triggers "
+                + ", ".join(f"{k} {v} s" for k, v in pr.get("slowest", {}).items())
+                + ".\n"
+            )
+        elif plan:
+            out.append("Contact plan: the `referral_ask` trigger has no rule in this organisation.\n")
+        exps = r.get("index_experiments") or []
+        if exps:
+            out.append(
+                "**Indexes tried** (created in the bench database only, the measurements they are meant for "
+                "timed again, then dropped; one index at a time, the queries unchanged):\n"
+            )
+            seen: dict[str, str] = {}
+            for e in exps:
+                seen.setdefault(e["index"], f"- `{e['index']}` (built in {e['build_s']} s): `{e['create']}`")
+            out.append("\n".join(seen.values()) + "\n")
+            out.append(
+                _table(
+                    ["index", "what", "as", "before ms", "after ms", "seq scan of a big table after"],
+                    [
+                        (
+                            f"`{e['index']}`",
+                            e["label"],
+                            e["role"],
+                            _ms(e["before_ms"]),
+                            _ms(e["after_ms"]) if not e.get("error") else f"failed: {e['error'][:80]}",
+                            ", ".join(
+                                sorted(
+                                    {t for p in e.get("after_plans", []) for t in p["seq_scans"]}
+                                    & br.BIG_TABLES
+                                )
+                            )
+                            or "none",
+                        )
+                        for e in exps
+                    ],
+                )
+            )
+            out.append("")
+        rws = r.get("rewrites") or []
+        if rws:
+            out.append(
+                "**Proposed query changes, measured** (hand-written SQL equivalent to the change, run on the "
+                "same database; best of three; `+ index` = with the `ref_bench_*` index above created for "
+                "that run). The SQL and plans are under the statements below.\n"
+            )
+            before = {(x["label"], x["role"]): x["ms"] for x in r["rows"]}
+            out.append(
+                _table(
+                    [
+                        "change",
+                        "as",
+                        "replaces",
+                        "page/report now ms",
+                        "statement ms",
+                        "seq scan of a big table",
+                    ],
+                    [
+                        (
+                            w["name"] + (f" + `{w['with_index']}`" if w.get("with_index") else ""),
+                            w["role"],
+                            w["replaces"],
+                            _ms(
+                                next(
+                                    (
+                                        v
+                                        for (lb, ro), v in before.items()
+                                        if lb.startswith(w["replaces"]) and ro == w["role"]
+                                    ),
+                                    None,
+                                )
+                            ),
+                            _ms(w["ms"]),
+                            ", ".join(t for t in w["plan"]["seq_scans"] if t in br.BIG_TABLES) or "none",
+                        )
+                        for w in rws
+                    ],
+                )
+            )
+            out.append("")
+        out.append(f"#### Statements ({r['backend']})\n")
+        out.append(
+            "Every statement of every measurement, its execution time under `EXPLAIN (ANALYZE, BUFFERS)` "
+            "and the scans of its plan; the full plans (with buffers) are in "
+            f"[`{PLANS.name}`]({PLANS.name}), regenerated with this section.\n"
+        )
+        stmt_rows = []
+        for x in r["rows"]:
+            for i, p in enumerate(x["plans"], 1):
+                big = [t for t in p["seq_scans"] if t in br.BIG_TABLES]
+                stmt_rows.append(
+                    (
+                        x["label"],
+                        x["role"],
+                        str(i),
+                        _ms(p["execution_ms"]),
+                        ", ".join(f"**{t}**" for t in big) or "none",
+                        "; ".join(_scans(p["plan"])),
+                    )
+                )
+        out.append(
+            _table(
+                ["what", "as", "#", "execution ms", "seq scan of a big table", "scans in the plan"], stmt_rows
+            )
+        )
+        out.append("")
+        plans_text.append(_plans_markdown(r))
+    for f in failures or []:
+        out.append(f"Failed: {f}\n")
+    if plans_text:
+        PLANS.write_text(
+            "# Referral benchmark: statements and plans\n\nWritten by `python -m bench.run --only referrals` "
+            "with the referrals section of [REPORT.md](REPORT.md). Long id lists are shortened.\n\n"
+            + "\n".join(plans_text)
+            + "\n"
+        )
+    notes = Path(__file__).with_name("referrals_notes.md")
+    if notes.exists():
+        out.append("\n" + notes.read_text(encoding="utf-8").split("-->", 1)[-1].strip() + "\n")
+    return "\n".join(out)
+
+
 # --- the report ------------------------------------------------------------------------------------
 
 
@@ -407,6 +776,7 @@ TITLES = {
     "import": "Import: 1,000,000 customer rows against PostgreSQL COPY",
     "web": "Web: customer list and search at scale on PostgreSQL",
     "plan": "Daily contact plan at scale (SQLite and PostgreSQL)",
+    "referrals": "Referral system at scale: pages, queues, panels and reports",
 }
 
 
@@ -450,7 +820,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--customers", type=int, default=1_000_000, help="size of the web scale set")
     p.add_argument("--import-rows", type=int, default=1_000_000)
     p.add_argument("--demo-customers", type=int, default=5_000)
-    p.add_argument("--only", default=",".join(SECTIONS[1:]), help="comma list of demo, import, web, plan")
+    p.add_argument(
+        "--only", default=",".join(SECTIONS[1:]), help="comma list of demo, import, web, plan, referrals"
+    )
     p.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -464,6 +836,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plan-customers", type=int, default=1_000_000, help="size of the plan scale set")
     p.add_argument("--plan-purchases", type=int, default=10_000_000)
     p.add_argument("--plan-backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
+    p.add_argument("--referral-customers", type=int, default=1_000_000, help="PostgreSQL referral scale set")
+    p.add_argument("--referral-sqlite-customers", type=int, default=100_000, help="SQLite referral scale set")
+    p.add_argument(
+        "--referral-backends", default="postgresql", help="comma list: postgresql, sqlite (optional, smaller)"
+    )
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SECTIONS)
@@ -478,6 +855,7 @@ def main(argv: list[str] | None = None) -> int:
         "import": lambda: import_bench(args.database_url, args.import_rows, args.workdir),
         "web": lambda: web_bench(args, args.workdir),
         "plan": lambda: plan_bench(args, args.workdir),
+        "referrals": lambda: referrals_bench(args, args.workdir),
     }
     for key in SECTIONS[1:]:
         if key not in only:
