@@ -46,3 +46,7 @@ def seg_world(org_world):
         buy(d, day, "1000", "400", K.SERVICE)
     buy(x, dt.date(2026, 6, 1), "900000", "90000")
     return SimpleNamespace(w=w, a=a, b=b, c=c, d=d, e=e, f=f, g=g, x=x)
+
+
+# The retention calculator's hand-built data set, shared by its data, page and API tests.
+from .test_retention_data import ret_world  # noqa: E402, F401

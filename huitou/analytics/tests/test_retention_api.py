@@ -7,8 +7,6 @@ import pytest
 from huitou.accounts.services import api_token_create
 from huitou.api.tests.conftest import ApiClient
 
-from .test_retention_data import ret_world  # noqa: F401 - the shared hand-built data set
-
 PERIOD = {"start": "2025-07", "end": "2026-06"}
 
 
@@ -16,7 +14,7 @@ def api(user):
     return ApiClient(api_token_create(user=user))
 
 
-def test_owner_figures(ret_world):  # noqa: F811
+def test_owner_figures(ret_world):
     resp = api(ret_world.w.owner).get("/analytics/retention", **PERIOD, acquisition_cost=600)
     assert resp.status_code == 200
     body = resp.json()
@@ -48,7 +46,7 @@ def test_owner_figures(ret_world):  # noqa: F811
     assert body["seeds"]["profit_change"] == 0.25 and body["seeds"]["lost_customer"] == 120.0
 
 
-def test_manager_is_scoped_and_store_filter(ret_world):  # noqa: F811
+def test_manager_is_scoped_and_store_filter(ret_world):
     assert (
         api(ret_world.w.manager2).get("/analytics/retention", **PERIOD).json()["observed"]["active_at_start"]
         == 2
@@ -57,11 +55,11 @@ def test_manager_is_scoped_and_store_filter(ret_world):  # noqa: F811
     assert body["observed"]["active_at_start"] == 3
 
 
-def test_rep_is_refused(ret_world):  # noqa: F811
+def test_rep_is_refused(ret_world):
     assert api(ret_world.w.rep1).get("/analytics/retention", **PERIOD).status_code == 403
 
 
-def test_wrong_period(ret_world):  # noqa: F811
+def test_wrong_period(ret_world):
     resp = api(ret_world.w.owner).get("/analytics/retention", start="2026-06", end="2025-07")
     assert resp.status_code == 422
 

@@ -6,10 +6,8 @@ import datetime as dt
 import io
 import re
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import polib
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -23,17 +21,6 @@ from tests.factories import CustomerFactory, PurchaseFactory
 pytestmark = pytest.mark.django_db
 
 SH = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-def zh_catalogue(tmp_path, settings):
-    """This part's translations, compiled, until they are merged into the project's catalogue."""
-    po = Path(settings.BASE_DIR) / "var" / "po" / "insights.po"
-    if po.exists():
-        target = tmp_path / "zh_Hans" / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        polib.pofile(str(po)).save_as_mofile(str(target / "django.mo"))
-        settings.LOCALE_PATHS = [tmp_path, *settings.LOCALE_PATHS]
 
 
 def client_for(user, lang: str = "en") -> Client:
@@ -140,7 +127,7 @@ def test_scorecard_page_scope(org_world):
     assert client_for(org_world.aftersales).get(reverse("referrals:scorecard")).status_code == 403
 
 
-def test_scorecard_xlsx_reads_back_with_chinese_headers(org_world, zh_catalogue):
+def test_scorecard_xlsx_reads_back_with_chinese_headers(org_world):
     june_world(org_world)
     response = client_for(org_world.owner, "zh-hans").get(
         reverse("referrals:scorecard"), {**SCORECARD, "format": "xlsx"}
@@ -166,7 +153,7 @@ def test_scorecard_xlsx_of_a_rep_has_only_their_row(org_world):
     assert [r[0] for r in rows[1:]] == ["rep3", "Total"]
 
 
-def test_scorecard_page_in_chinese(org_world, zh_catalogue):
+def test_scorecard_page_in_chinese(org_world):
     june_world(org_world)
     page = html(client_for(org_world.owner, "zh-hans").get(reverse("referrals:scorecard"), SCORECARD))
     assert '<html lang="zh-hans">' in page
@@ -228,7 +215,7 @@ def test_insights_page_scope_for_a_rep(org_world):
     assert f'data-funnel-rep="{org_world.rep1.pk}"' not in page
 
 
-def test_insights_page_compares_quota_periods(org_world, zh_catalogue):
+def test_insights_page_compares_quota_periods(org_world):
     org_world.org.policy_data = {
         "referrals": {
             "quota_periods": [
@@ -375,7 +362,7 @@ def test_customer_page_loads_the_panel(org_world):
 # --- setting the referrer type from the panel ----------------------------------------------------
 
 
-def test_set_type_with_htmx_returns_the_panel(org_world, zh_catalogue):
+def test_set_type_with_htmx_returns_the_panel(org_world):
     c = CustomerFactory(owner=org_world.rep1)
     client = client_for(org_world.rep1, "zh-hans")
     response = client.post(

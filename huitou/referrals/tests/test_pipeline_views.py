@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import polib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -26,17 +24,6 @@ from tests.factories import CustomerFactory, PurchaseFactory
 pytestmark = pytest.mark.django_db
 
 TZ = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-def zh_catalogue(tmp_path, settings):
-    """This part's translations, compiled, until they are merged into the project's catalogue."""
-    po = Path(settings.BASE_DIR) / "var" / "po" / "pipeline.po"
-    if po.exists():
-        target = tmp_path / "zh_Hans" / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        polib.pofile(str(po)).save_as_mofile(str(target / "django.mo"))
-        settings.LOCALE_PATHS = [tmp_path, *settings.LOCALE_PATHS]
 
 
 def client_for(user, lang: str = "en") -> Client:
@@ -528,7 +515,7 @@ def test_referrer_search_stays_in_scope(org_world):
     assert f'data-pick-referrer="{mine.pk}"' in page and "欧阳华" not in page
 
 
-def test_capture_page_in_chinese(org_world, zh_catalogue):
+def test_capture_page_in_chinese(org_world):
     w = org_world
     ref = referrer_of(w)
     page = html(client_for(w.rep1, "zh-hans").get(reverse("referrals:capture"), {"customer": ref.pk}))
@@ -553,7 +540,7 @@ def test_printable_form_has_the_qr_of_a_link(org_world):
     assert client_for(w.rep3).get(reverse("referrals:capture_print", args=[ref.pk])).status_code == 404
 
 
-def test_link_create_shows_url_and_qr_and_sends_by_sms(org_world, zh_catalogue):
+def test_link_create_shows_url_and_qr_and_sends_by_sms(org_world):
     w = org_world
     ref = referrer_of(w, name="周杰", gender="m")
     client = client_for(w.rep1)
