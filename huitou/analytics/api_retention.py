@@ -16,6 +16,7 @@ from ninja import Field, Query, Router, Schema
 from huitou.api.schemas import ERROR_RESPONSES
 from huitou.core.errors import PermissionDenied, ValidationFailed
 from huitou.core.http import AuthedRequest
+from huitou.core.months import month_first, month_last, month_start_after
 
 from . import retention as rt
 from .retention_data import MAX_MONTHS, can_view_retention, retention_observed
@@ -143,8 +144,8 @@ def _month(value: str | None) -> dt.date | None:
 def retention_summary(request: AuthedRequest, q: Query[RetentionQuery]) -> Any:
     if not can_view_retention(request.user):
         raise PermissionDenied("only the owner and managers see the retention calculator")
-    end = _month(q.end) or rt.month_first(timezone.localdate())
-    start = _month(q.start) or rt.add_months(end, -11)
+    end = _month(q.end) or month_first(timezone.localdate())
+    start = _month(q.start) or month_start_after(end, -11)
     if end < start:
         raise ValidationFailed({"end": ["must not be before the start"]})
     if rt.months_between(start, end) > MAX_MONTHS:
@@ -159,4 +160,4 @@ def retention_summary(request: AuthedRequest, q: Query[RetentionQuery]) -> Any:
     result = rt.retention_figures(observed, inputs)
     body = asdict(result)
     body["inputs"]["retention_cost"] = inputs.keep_cost
-    return {**body, "start": start, "end": rt.month_last(end), "seeds": SeedsOut()}
+    return {**body, "start": start, "end": month_last(end), "seeds": SeedsOut()}

@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from huitou.core.forms import MonthField
+from huitou.core.months import month_first, month_start_after
 from huitou.customers.selectors import stores_in_scope
 
 from . import retention as rt
@@ -22,24 +24,6 @@ from .retention_data import MAX_MONTHS
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
-
-
-class MonthInput(forms.DateInput):
-    input_type = "month"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m")
-
-
-class MonthField(forms.DateField):
-    """ "2025-06" → 2025-06-01."""
-
-    widget = MonthInput
-    input_formats = ["%Y-%m", "%Y-%m-%d"]
-
-    def to_python(self, value: Any) -> dt.date | None:
-        day = super().to_python(value)
-        return rt.month_first(day) if day else None
 
 
 def _money(label: Any, help_text: Any) -> forms.DecimalField:
@@ -125,10 +109,10 @@ class RetentionForm(forms.Form):
 
     def period(self, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
         """The chosen months; by default the twelve months up to the current one."""
-        this = rt.month_first(today or timezone.localdate())
+        this = month_first(today or timezone.localdate())
         data = self._data()
         end = data.get("end") or this
-        start = data.get("start") or rt.add_months(end, -11)
+        start = data.get("start") or month_start_after(end, -11)
         return start, end
 
     def store_id(self) -> int | None:

@@ -37,19 +37,6 @@ SEED_OLD_PREMIUM = (0.20, 0.85)  # old customers bring 20–85% more profit than
 DEFAULT_DISCOUNT_RATE = 0.10  # not a seed figure: a common cost of capital
 
 
-def month_first(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def month_last(day: dt.date) -> dt.date:
-    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def months_between(start: dt.date, end: dt.date) -> int:
     """Whole months from ``start``'s month to ``end``'s month, both included."""
     return (end.year * 12 + end.month) - (start.year * 12 + start.month) + 1

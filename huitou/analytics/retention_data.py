@@ -18,9 +18,11 @@ from django.db import connection
 from django.db.models import Case, DecimalField, F, IntegerField, Max, Q, Sum, Value, When
 
 from huitou.accounts import permissions
+from huitou.core.months import month_first, month_last
+from huitou.core.months import month_start_after as add_months
 from huitou.customers.models import Purchase
 
-from .retention import Observed, add_months, month_first, month_last, months_between
+from .retention import Observed, months_between
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User

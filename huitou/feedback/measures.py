@@ -25,6 +25,9 @@ from django.db.models.functions import Coalesce
 
 from huitou.accounts import permissions
 from huitou.core.errors import PermissionDenied, ValidationFailed
+from huitou.core.months import month_first as month_start
+from huitou.core.months import month_last as month_end
+from huitou.core.months import month_start_after as add_months
 from huitou.followups.compliance import people_scope
 
 from . import access, scoring
@@ -36,19 +39,6 @@ if TYPE_CHECKING:
 MAX_MONTHS = 36
 # The longest a car takes from order to delivery; bounds the purchases read for a month's cars.
 ORDER_TO_DELIVERY_DAYS = 180
-
-
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def add_months(day: dt.date, n: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(day: dt.date) -> dt.date:
-    return add_months(day, 1) - dt.timedelta(days=1)
 
 
 def months(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -28,6 +28,7 @@ from django.utils import timezone, translation
 
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from huitou.core.months import month_first as month_start
 
 from . import access
 from .defaults import DEFAULT_TEMPLATES, INVITATION_SUBJECT, INVITATION_TEXT
@@ -67,10 +68,6 @@ def site_text(text: str, **params: Any) -> str:
     with translation.override(settings.LANGUAGE_CODE):
         out = str(translation.gettext(text))
     return out % params if params else out
-
-
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
 
 
 def _end_of_day(day: dt.date) -> dt.datetime:

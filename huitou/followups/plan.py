@@ -134,6 +134,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huitou.accounts.models import Organisation, Store, User
 from huitou.core.bulk import chunks, insert_ignore
+from huitou.core.months import add_months
 from huitou.customers.models import (
     Activity,
     Calendar,
@@ -305,13 +306,6 @@ def _anniversary_mds(t: dt.date) -> list[int]:
 def _days_in_month(year: int, month: int) -> int:
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     return (nxt - dt.date(year, month, 1)).days
-
-
-def add_months(d: dt.date, n: int) -> dt.date:
-    """``d`` plus ``n`` calendar months, the day clamped to the month's end (31 Aug + 6 = 28/29 Feb)."""
-    y, m = divmod(d.month - 1 + n, 12)
-    year, month = d.year + y, m + 1
-    return dt.date(year, month, min(d.day, _days_in_month(year, month)))
 
 
 def _months_back(t: dt.date, n: int) -> list[dt.date]:

@@ -46,6 +46,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from huitou.accounts.models import Organisation, User
+from huitou.core.months import add_months
 from huitou.customers.models import Customer, Product, Purchase
 
 from .models import (
@@ -145,13 +146,6 @@ AT_DELIVERY = {5: 0.62, 1: 0.38}
 FATES = {5: (0.24, 0.30), 1: (0.06, 0.16)}
 # The honeymoon curve: days after delivery, by bucket (most in the first three months).
 HONEYMOON = ((1, 30, 38), (30, 60, 24), (60, 91, 16), (91, 182, 14), (182, 365, 8))
-
-
-def add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    year, month = d.year + y, m + 1
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return dt.date(year, month, min(d.day, (nxt - dt.timedelta(days=1)).day))
 
 
 # --- people and time ----------------------------------------------------------------------------

@@ -12,30 +12,13 @@ from django.utils.translation import gettext_lazy as _
 
 from huitou.accounts import permissions
 from huitou.core.errors import ValidationFailed
+from huitou.core.forms import MonthField
 
 from .insights import MAX_MONTHS, add_months, month_first
 from .models import ReferrerType
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
-
-
-class MonthInput(forms.DateInput):
-    input_type = "month"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m")
-
-
-class MonthField(forms.DateField):
-    """ "2025-06" → 2025-06-01."""
-
-    widget = MonthInput
-    input_formats = ["%Y-%m", "%Y-%m-%d"]
-
-    def to_python(self, value: Any) -> dt.date | None:
-        day = super().to_python(value)
-        return month_first(day) if day else None
 
 
 class _Form(forms.Form):

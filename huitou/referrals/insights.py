@@ -48,6 +48,8 @@ from django.utils import timezone
 
 from huitou.accounts import permissions
 from huitou.core.errors import ValidationFailed
+from huitou.core.months import month_first, month_last
+from huitou.core.months import month_start_after as add_months
 from huitou.customers.models import Purchase
 from huitou.followups.compliance import people_scope
 
@@ -83,19 +85,6 @@ def sale_day() -> Coalesce:
 def _start_of(day: dt.date) -> dt.datetime:
     """Local midnight at the start of ``day``, as an aware datetime."""
     return timezone.make_aware(dt.datetime.combine(day, dt.time()), timezone.get_current_timezone())
-
-
-def month_first(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def month_last(day: dt.date) -> dt.date:
-    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def _columns(rows: list[Any], n: int) -> list[list[Any]]:

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from huitou.analytics import retention as rt
+from huitou.core import months
 
 
 def observed(**kw):
@@ -97,5 +98,6 @@ def test_lost_customer_and_inputs():
 
 def test_month_helpers():
     assert rt.months_between(dt.date(2025, 7, 1), dt.date(2026, 6, 30)) == 12
-    assert rt.add_months(dt.date(2025, 7, 1), -12) == dt.date(2024, 7, 1)
-    assert rt.month_last(dt.date(2024, 2, 10)) == dt.date(2024, 2, 29)
+    # The month helpers now live in huitou.core.months, shared with the plan and the reports.
+    assert months.month_start_after(dt.date(2025, 7, 1), -12) == dt.date(2024, 7, 1)
+    assert months.month_last(dt.date(2024, 2, 10)) == dt.date(2024, 2, 29)
