@@ -33,17 +33,9 @@ from . import insights, referrers
 from .forms_insights import BaseCustomersForm, InsightsForm, ReferrerTypeForm, ScorecardForm
 from .models import ReferrerType, Stage
 from .selectors import referral_queryset
+from .views import STAGE_BADGES  # one colour per stage on every referral page
 
 PAGE_SIZE = 50
-STAGE_BADGES: dict[str, str] = {
-    Stage.SUBMITTED: "text-bg-secondary",
-    Stage.VERIFIED: "text-bg-info",
-    Stage.CONTACTED: "text-bg-primary",
-    Stage.QUOTED: "text-bg-warning",
-    Stage.WON: "text-bg-success",
-    Stage.LOST: "text-bg-light border",
-    Stage.REJECTED: "text-bg-danger",
-}
 
 
 def _pct(value: float | None) -> float | None:
