@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, ValidationFailed
+from huitou.core.forms import DateInput
 
 from . import selectors, services
 from .models import Activity, Calendar, Consent, Customer, OwnedProduct, PersonalDate, Purchase
@@ -55,13 +56,6 @@ PROFILE_FIELDS = [
 _FIELD_MESSAGES = {
     "phone": _("Enter a valid mobile phone number, e.g. 13812345678 or +8613812345678."),
 }
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
 
 
 def add_service_errors(form: forms.Form, exc: ValidationFailed) -> None:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from huitou.core.errors import ValidationFailed
+from huitou.core.forms import DateInput, DateTimeInput
 
 from .models import (
     Concession,
@@ -134,20 +135,6 @@ class FeedbackForm(forms.Form):
                 if target is None and field != "__all__":
                     text = f"{field}: {text}"
                 self.add_error(target, text)
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
-
-
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
 
 
 # ---------------------------------------------------------------------------------------------

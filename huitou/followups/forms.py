@@ -13,25 +13,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from huitou.core.errors import ValidationFailed
+from huitou.core.forms import DateInput, DateTimeInput
 
 from .models import TASK_CHANNELS, Channel, Purpose, Task
 
 TASK_KIND_CHOICES = [(value, label) for value, label in Channel.choices if value in TASK_CHANNELS]
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
-
-
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
 
 
 def add_service_errors(form: forms.Form, exc: ValidationFailed) -> None:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huitou.accounts import permissions
 from huitou.core.errors import ValidationFailed
+from huitou.core.forms import DateInput, DateTimeInput
 
 from . import compliance, plan_admin, rules
 from .defaults import TRIGGER_PARAMS
@@ -19,20 +20,6 @@ from .models import Assignee, Channel, ContactRule, ProductNotice, Purpose, Trig
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
-
-
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
 
 
 class ManageForm(forms.Form):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from huitou.core.errors import ValidationFailed
+from huitou.core.forms import DateInput
 
 from . import services
 from .models import AuditOutcome, Channel, Relation, Stage
@@ -23,13 +24,6 @@ from .models import AuditOutcome, Channel, Relation, Stage
 if TYPE_CHECKING:
     from huitou.accounts.models import User
     from huitou.customers.models import Purchase
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
 
 
 class PipelineForm(forms.Form):

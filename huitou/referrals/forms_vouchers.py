@@ -12,18 +12,12 @@ from django.utils.translation import gettext_lazy as _
 
 from huitou.accounts import permissions
 from huitou.core.errors import ValidationFailed
+from huitou.core.forms import DateInput
 
 from .models import Voucher
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%d")
 
 
 class MonthField(forms.DateField):
