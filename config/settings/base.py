@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "huitou.analytics",
     "huitou.referrals",
     "huitou.feedback",
+    "huitou.reports",
+    "huitou.dashboards",
 ]
 
 MIDDLEWARE = [

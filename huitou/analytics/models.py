@@ -234,3 +234,9 @@ class CustomerLoss(models.Model):
                 fields=["organisation"], name="loss_open_idx", condition=models.Q(won_back_on__isnull=True)
             ),
         ]
+
+
+# Lifetime-value snapshots and lead qualification live in their own modules; Django finds models
+# through this module, so they are imported here.
+from .models_qualify import *  # noqa: E402,F403
+from .models_value import *  # noqa: E402,F403

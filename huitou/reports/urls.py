@@ -1,0 +1,7 @@
+"""Account reports, mounted at ``/reports/``."""
+
+from django.urls import URLPattern, URLResolver
+
+app_name = "reports"
+
+urlpatterns: list[URLPattern | URLResolver] = []
