@@ -649,6 +649,10 @@ def customer_merge(
         del keep._change_reason  # type: ignore[attr-defined]  # must not label a later save
         keep.refresh_from_db()
     search_keys_rebuild(customer_ids=[keep.pk])
+    # The referrer summaries and the sales their referrals count toward now read merged rows.
+    from huitou.referrals.services import referrals_after_merge
+
+    referrals_after_merge(organisation_id=keep.organisation_id, keep_id=keep.pk, merged_ids=others)
     return keep
 
 

@@ -402,6 +402,8 @@ def customers_reassign(
 
     if not permissions.can_reassign(actor):
         raise PermissionDenied("only managers and the owner reassign customers")
+    from huitou.referrals.services import referrals_follow_reassignment
+
     from .selectors import customer_queryset, users_in_scope
 
     try:
@@ -432,6 +434,13 @@ def customers_reassign(
             batch_size=1000,
             default_user=actor,
             default_change_reason=f"reassigned from user {from_user_id} to {target.label}",
+        )
+        # Open referrals follow the customer; closed ones keep the rep who earned them.
+        referrals_follow_reassignment(
+            organisation_id=int(actor.organisation_id or 0),
+            customer_ids=chunk,
+            rep_id=target.pk,
+            store_id=target.store_id,
         )
         Activity.objects.bulk_create(
             [

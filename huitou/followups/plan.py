@@ -68,18 +68,17 @@ Seasonal
 
 Referral asks (一拓一, DOMAIN §5)
     A sale is a purchase whose kind is not ``service``; its delivery day is
-    ``COALESCE(promised_on, arrives_on, ordered_on)``. For each ``d`` of the policy's
-    ``referrals.ask_days`` the customer is asked on delivery day + ``d`` (occurrence
-    ``ask:<purchase id>:<d>``), with a script for the moment: the referral form at delivery, the
-    delivery photo within the first two weeks, a honeymoon check-in after that. Customers who
+    ``COALESCE(promised_on, arrives_on, ordered_on)``, stored by the database as
+    ``Purchase.sale_day``. For each ``d`` of the policy's ``referrals.ask_days`` the customer is
+    asked on delivery day + ``d`` (occurrence ``ask:<purchase id>:<d>``), with a script for the
+    moment: the referral form at delivery, the delivery photo within the first two weeks, a
+    honeymoon check-in after that. Customers who
     already have ``referrals.quota`` counted referrals (verified by the DCRC, not held or refused
     by a review) submitted since that delivery day are skipped as ``quota_met``: one ``EXISTS`` in
     the candidate query (``referrals.plan_hooks``). The quota is the current policy's (the asks
     are about now; ``quota_periods`` describe the past). One ask per customer and day: with two
-    sales due the same day, the most recent delivery's (then the lowest purchase id) is asked. No
-    index serves the delivery day, so sales are read by an indexed range of ``ordered_on``
-    reaching ``DELIVERY_LEAD_DAYS`` before the earliest delivery day looked for: a sale delivered
-    longer than that after its order is not asked for by the plan.
+    sales due the same day, the most recent delivery's (then the lowest purchase id) is asked. The
+    sales are read by their delivery day (``purchase_sale_day_idx``), however long after the order.
 
 Pace
     The frequency cap counts MARKETING touches only: tasks by ``due_on``, messages by the local date
@@ -127,7 +126,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
 from django.db.transaction import TransactionManagementError
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -1034,8 +1032,6 @@ def _gen_inspection(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Candid
         yield r[:_N], f"owned:{oid}:{t.isoformat()}", _Extra(date=t, product=_product_label(name, desc))
 
 
-# The order-date window a sale's delivery day is looked for in (see "Referral asks" above).
-DELIVERY_LEAD_DAYS = 120
 # Up to this many days after delivery the rep brings the delivery photo; later asks are check-ins.
 PHOTO_ASK_DAYS = 14
 
@@ -1075,14 +1071,9 @@ def _gen_referral_ask(run: _Run, rule: ContactRule, t: dt.date) -> Iterator[Cand
         output_field=DateTimeField(),
     )
     qs = (
-        Purchase.objects.filter(
-            organisation_id=run.org_id,
-            kind__in=SALES_KINDS,
-            ordered_on__gte=days[0] - dt.timedelta(days=DELIVERY_LEAD_DAYS),
-            ordered_on__lte=days[-1],
-        )
-        .annotate(plan_delivery=Coalesce("promised_on", "arrives_on", "ordered_on"))
-        .filter(plan_delivery__in=days)
+        Purchase.objects.filter(organisation_id=run.org_id, kind__in=SALES_KINDS, sale_day__in=days)
+        .exclude(kind=Purchase.Kind.SERVICE)  # the partial index's own condition, word for word
+        .annotate(plan_delivery=F("sale_day"))
         .filter(run.base_customers(rule, "customer__", products=False, org=False))
     )
     pq = _product_q(rule, "product")

@@ -49,6 +49,7 @@ from huitou.accounts.models import Organisation, User
 from huitou.core.months import add_months
 from huitou.customers.models import Customer, Product, Purchase
 
+from . import stats
 from .models import (
     COUNTED_STAGES,
     AuditOutcome,
@@ -700,6 +701,10 @@ def referral_demo(*, organisation: Organisation, today: dt.date, seed: int = 42)
     code = _rewards(b, refuses)
     _links(b)
     _reset_sequences([Referral, ReferralEvent, ReferrerProfile, Reward, Voucher, VoucherEntry, ReferralLink])
+    # What the services keep as they go, for rows written in bulk: each referral's sale and the
+    # per-referrer summary.
+    stats.referral_sale_days_refresh(organisation_id=org.pk)
+    stats.referrer_stats_rebuild(organisation_id=org.pk)
     return code
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -157,6 +157,11 @@ class Referral(models.Model):
     )
     review_note = models.TextField(_("review note"), blank=True)
     faked = models.BooleanField(_("faked"), default=False)
+    # The delivery day of the sale this referral counts toward: the referrer's latest sale
+    # (anyone's) delivered on or before the submission day, however long before (the quota
+    # window is the policy's ``quota_days``, applied when reading). Set at submission and
+    # recomputed (``referral_sale_days_refresh``) for referrers whose sales changed since.
+    sale_day = models.DateField(_("counts toward the sale of"), null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -175,6 +180,12 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["organisation", "stage", "submitted_at"], name="ref_org_stage_idx"),
             models.Index(fields=["organisation", "submitted_at"], name="ref_org_submitted_idx"),
+            # the funnel reads these columns of a period's referrals index-only (PostgreSQL)
+            models.Index(
+                fields=["organisation", "submitted_at"],
+                name="ref_funnel_cover_idx",
+                include=["rep", "store", "stage", "verified_at", "contacted_at", "quoted_at", "id"],
+            ),
             models.Index(fields=["organisation", "review", "submitted_at"], name="ref_org_review_idx"),
             models.Index(fields=["rep", "stage", "submitted_at"], name="ref_rep_stage_idx"),
             models.Index(fields=["store", "submitted_at"], name="ref_store_submitted_idx"),
@@ -184,6 +195,19 @@ class Referral(models.Model):
             # The scorecard and funnels count by the day a referral was verified or closed.
             models.Index(fields=["organisation", "verified_at"], name="ref_org_verified_idx"),
             models.Index(fields=["organisation", "closed_at"], name="ref_org_closed_idx"),
+            # A store's pipeline tabs and lists (a manager's and store DCRC's scope).
+            models.Index(fields=["store", "stage", "submitted_at"], name="ref_store_stage_idx"),
+            # The referral curve and quota reads by the sale a referral counts toward.
+            models.Index(fields=["organisation", "sale_day"], name="ref_org_sale_day_idx"),
+            # The scorecard's faked referrals by the day they were found (few rows).
+            models.Index(
+                fields=["organisation", "audited_at"], name="ref_org_faked_audit_idx", condition=Q(faked=True)
+            ),
+            models.Index(
+                fields=["organisation", "reviewed_at"],
+                name="ref_org_faked_review_idx",
+                condition=Q(faked=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -243,6 +267,40 @@ class ReferrerProfile(TimeStampedModel):
 
     class Meta:
         indexes = [models.Index(fields=["organisation", "referrer_type"], name="refprofile_org_type_idx")]
+
+
+class ReferrerStats(models.Model):
+    """What a referrer has brought, kept in step with their referrals in the same transaction as
+    every submission, stage change and review (``services._event``), so the base-customer list
+    ranks referrers from an index instead of aggregating every referral on each view.
+
+    ``won`` and ``counted`` follow ``insights.WON`` / ``insights.COUNTED``; ``made`` counts every
+    referral; ``last_referral_at`` is the latest submission.
+    """
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="referrer_stats"
+    )
+    won = models.PositiveIntegerField(default=0)
+    counted = models.PositiveIntegerField(default=0)
+    made = models.PositiveIntegerField(default=0)
+    last_referral_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                "organisation",
+                F("won").desc(),
+                F("counted").desc(),
+                F("last_referral_at").desc(),
+                "customer",
+                name="refstats_rank_idx",
+                condition=Q(counted__gt=0),
+            ),
+        ]
 
 
 class Reward(models.Model):

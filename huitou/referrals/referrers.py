@@ -23,7 +23,7 @@ from huitou.accounts import permissions
 from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 from .models import ReferrerProfile, ReferrerType, Stage, Voucher
-from .selectors import referral_queryset, voucher_queryset
+from .selectors import referral_card_queryset, voucher_queryset
 
 if TYPE_CHECKING:
     from huitou.accounts.models import User
@@ -206,7 +206,7 @@ def referrer_evidence(
     }
     made: dict[int, dict[str, Any]] = {
         r["referrer_id"]: dict(r)
-        for r in referral_queryset(viewer)
+        for r in referral_card_queryset(viewer)
         .filter(referrer_id__in=customer_ids, faked=False)
         .exclude(stage=Stage.REJECTED)
         .values("referrer_id")

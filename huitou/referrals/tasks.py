@@ -2,6 +2,8 @@
 
 - 00:30 local: outstanding vouchers past their date are marked expired (``vouchers_expire``);
 - 05:15 local: open referrals whose referred person bought are won (``referrals_match_purchases_all``);
+- 04:45 local: referrals whose referrer's sales changed in the last two days count toward the
+  right sale again (``Referral.sale_day``, ``stats.referral_sale_days_refresh``);
 - 06:00 local: rewards whose refund window is over get their voucher, and the customer an SMS
   (``rewards_release``).
 
@@ -26,6 +28,9 @@ EXPIRE_AT_LOCAL = dt.time(0, 30)
 RELEASE_AT_LOCAL = dt.time(6, 0)
 MATCH_AT_LOCAL = dt.time(5, 15)
 MATCH_LOOKBACK_DAYS = 90
+SALE_DAYS_AT_LOCAL = dt.time(4, 45)
+# Two days, not one: a night the job did not run is caught up by the next one.
+SALE_DAYS_LOOKBACK = dt.timedelta(days=2)
 
 
 def _utc_schedule(local: dt.time) -> tuple[int, int]:
@@ -37,6 +42,7 @@ def _utc_schedule(local: dt.time) -> tuple[int, int]:
 _EXPIRE_H, _EXPIRE_M = _utc_schedule(EXPIRE_AT_LOCAL)
 _RELEASE_H, _RELEASE_M = _utc_schedule(RELEASE_AT_LOCAL)
 _MATCH_H, _MATCH_M = _utc_schedule(MATCH_AT_LOCAL)
+_SALE_DAYS_H, _SALE_DAYS_M = _utc_schedule(SALE_DAYS_AT_LOCAL)
 
 
 def vouchers_expire_nightly() -> int:
@@ -81,3 +87,22 @@ def referrals_match_purchases_nightly(*, today: dt.date | None = None) -> int:
 @db_periodic_task(crontab(minute=str(_MATCH_M), hour=str(_MATCH_H)))
 def referrals_match_purchases_task() -> None:
     referrals_match_purchases_nightly()
+
+
+def referral_sale_days_nightly(*, now: dt.datetime | None = None) -> int:
+    """Recompute the sale each referral counts toward for referrers whose sales were recorded or
+    changed recently (a back-dated sale, a delivery day moved). Safe to run twice."""
+    from django.utils import timezone
+
+    from .stats import referral_sale_days_refresh, referrers_with_changed_sales
+
+    since = (now or timezone.now()) - SALE_DAYS_LOOKBACK
+    referrers = referrers_with_changed_sales(since=since)
+    count = referral_sale_days_refresh(referrer_ids=referrers) if referrers else 0
+    logger.info("referrals re-attributed to sales: %s (referrers %s)", count, len(referrers))
+    return count
+
+
+@db_periodic_task(crontab(minute=str(_SALE_DAYS_M), hour=str(_SALE_DAYS_H)))
+def referral_sale_days_task() -> None:
+    referral_sale_days_nightly()

@@ -6,6 +6,7 @@ from . import views
 
 urlpatterns = [
     path("", views.pipeline_view, name="pipeline"),
+    path("stages/", views.stage_counts_view, name="stage_counts"),
     path("<int:pk>/", views.detail_view, name="detail"),
     path("<int:pk>/audit/", views.audit_view, name="audit"),
     path("<int:pk>/advance/", views.advance_view, name="advance"),

@@ -30,6 +30,7 @@ from huitou.core.http import AuthedRequest, error_text, positive_int
 from huitou.core.http import is_htmx as _htmx
 from huitou.core.http import pager_links as _pager
 from huitou.core.http import require as _require
+from huitou.core.pagination import COUNT_CAP
 
 from . import fraud, links, services
 from .forms import (
@@ -109,6 +110,35 @@ def _timeline(referral: Referral) -> list[dict[str, Any]]:
 # Lead list and lead page
 
 
+def _stage_tabs(request: AuthedRequest, filters: Any, counts: dict[str, int] | None) -> dict[str, Any]:
+    """The stage tab bar: one link per stage under the current filters, with its lead count when
+    ``counts`` is given (the fragment) and without it on the page itself, which loads the counts
+    with htmx after the list (counting a manager's ``won`` leads can take a few hundred ms)."""
+    kept = {k: v for k, v in request.GET.items() if k not in {"page", "stage"} and v}
+    path = reverse("referrals:pipeline")
+    stages = [
+        {
+            "code": code,
+            "label": label,
+            "count": min(counts.get(code, 0), COUNT_CAP) if counts is not None else None,
+            "capped": counts is not None and counts.get(code, 0) > COUNT_CAP,
+            "url": path + "?" + urlencode({**kept, "stage": code}),
+            "active": filters.stage == code,
+        }
+        for code, label in Stage.choices
+    ]
+    total = sum(counts.values()) if counts is not None else None
+    query = urlencode({k: v for k, v in request.GET.items() if k != "page" and v})
+    return {
+        "stages": stages,
+        "all_url": path + ("?" + urlencode(kept) if kept else ""),
+        "all_active": not filters.stage,
+        "total_all": min(total, COUNT_CAP) if total is not None else None,
+        "total_all_capped": total is not None and total > COUNT_CAP,
+        "counts_url": reverse("referrals:stage_counts") + ("?" + query if query else ""),
+    }
+
+
 @login_required
 @require_GET
 def pipeline_view(request: AuthedRequest) -> HttpResponse:
@@ -119,18 +149,6 @@ def pipeline_view(request: AuthedRequest) -> HttpResponse:
     page = services.referral_list(
         viewer, filters, page=positive_int(request.GET.get("page")) or 1, size=PAGE_SIZE
     )
-    counts = services.referral_stage_counts(viewer, filters)
-    kept = {k: v for k, v in request.GET.items() if k not in {"page", "stage"} and v}
-    stages = [
-        {
-            "code": code,
-            "label": label,
-            "count": counts.get(code, 0),
-            "url": request.path + "?" + urlencode({**kept, "stage": code}),
-            "active": filters.stage == code,
-        }
-        for code, label in Stage.choices
-    ]
     for row in page.items:
         row["badge"] = STAGE_BADGES.get(row["stage"], "text-bg-secondary")
     prev_url, next_url = _pager(request, page)
@@ -141,13 +159,23 @@ def pipeline_view(request: AuthedRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": page.items,
-            "stages": stages,
-            "all_url": request.path + ("?" + urlencode(kept) if kept else ""),
-            "total_all": sum(counts.values()),
+            **_stage_tabs(request, filters, None),
             "prev_url": prev_url,
             "next_url": next_url,
         },
     )
+
+
+@login_required
+@require_GET
+def stage_counts_view(request: AuthedRequest) -> HttpResponse:
+    """The stage tab bar with each stage's lead count (capped, cached for a minute), under the
+    same filters as the list; the list page swaps it in after loading."""
+    viewer = request.user
+    _require(permissions.is_active_member(viewer))
+    filters = LeadFilterForm(request.GET or None, viewer=viewer).filters()
+    counts = services.referral_stage_counts(viewer, filters)
+    return render(request, "referrals/pipeline/_stage_tabs.html", _stage_tabs(request, filters, counts))
 
 
 @login_required

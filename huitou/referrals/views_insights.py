@@ -32,7 +32,7 @@ from huitou.core.pagination import paginate
 from . import insights, referrers
 from .forms_insights import BaseCustomersForm, InsightsForm, ReferrerTypeForm, ScorecardForm
 from .models import ReferrerType, Stage
-from .selectors import referral_queryset
+from .selectors import referral_card_queryset
 from .views import STAGE_BADGES  # one colour per stage on every referral page
 
 PAGE_SIZE = 50
@@ -326,7 +326,7 @@ def _panel(
         )
     made: list[dict[str, Any]] = [
         dict(r)
-        for r in referral_queryset(viewer)
+        for r in referral_card_queryset(viewer)
         .filter(referrer_id=customer_id)
         .order_by("-submitted_at", "-id")
         .values("id", "name", "stage", "relation", "interest", "submitted_at", "customer_id")[:21]
@@ -336,7 +336,7 @@ def _panel(
         r["stage_label"] = labels.get(r["stage"], r["stage"])
         r["badge"] = STAGE_BADGES.get(r["stage"], "text-bg-secondary")
     first_lead = (
-        referral_queryset(viewer)
+        referral_card_queryset(viewer)
         .filter(customer_id=customer_id)
         .order_by("submitted_at", "id")
         .values("id", "stage", "submitted_at", "referrer_id")

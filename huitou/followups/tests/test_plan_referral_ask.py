@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from huitou.customers.models import Customer, Purchase, PurchaseLine
 from huitou.followups.models import Assignee, Channel, ContactRule, Purpose, Task, Trigger
-from huitou.followups.plan import DELIVERY_LEAD_DAYS, plan_candidates, plan_run
+from huitou.followups.plan import plan_candidates, plan_run
 from huitou.followups.rules import rules_seed
 from huitou.referrals.models import Review, Stage
 from huitou.referrals.tests.factories import ReferralFactory
@@ -170,15 +170,19 @@ def test_no_ask_days_no_asks(w):
     assert run(w, DD).tasks_created == 0
 
 
-def test_a_sale_ordered_long_before_delivery_is_asked_within_the_lead_window(w):
+def test_a_sale_ordered_long_before_delivery_is_asked_on_its_delivery_day(w):
     ask_rule(w)
-    # The window reaches DELIVERY_LEAD_DAYS before the earliest delivery day of the run: on day 90
-    # that is the delivery day itself.
-    inside = sale(CustomerFactory(owner=w.rep1), ordered_on=DD - dt.timedelta(days=DELIVERY_LEAD_DAYS))
-    sale(CustomerFactory(owner=w.rep1), ordered_on=DD - dt.timedelta(days=DELIVERY_LEAD_DAYS + 1))
+    # The sales are read by their delivery day (``Purchase.sale_day``), however long the order
+    # waited: a car ordered a year and a half before delivery is asked for like any other.
+    long_wait = sale(CustomerFactory(owner=w.rep1), ordered_on=DD - dt.timedelta(days=540))
+    sale(
+        CustomerFactory(owner=w.rep1),
+        delivered=DD + dt.timedelta(days=1),
+        ordered_on=DD - dt.timedelta(days=540),
+    )
 
     assert run(w, DD + dt.timedelta(days=90)).tasks_created == 1
-    assert tasks() == [(inside.customer_id, f"ask:{inside.pk}:90")]
+    assert tasks() == [(long_wait.customer_id, f"ask:{long_wait.pk}:90")]
 
 
 # --- exactly once -------------------------------------------------------------------------------

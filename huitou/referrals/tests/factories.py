@@ -9,6 +9,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from huitou.referrals import stats
 from huitou.referrals.models import Referral, Voucher
 from tests.factories import CustomerFactory
 
@@ -16,6 +17,7 @@ from tests.factories import CustomerFactory
 class ReferralFactory(DjangoModelFactory):
     class Meta:
         model = Referral
+        skip_postgeneration_save = True
 
     referrer = factory.SubFactory(CustomerFactory)
     organisation = factory.SelfAttribute("referrer.organisation")
@@ -24,6 +26,15 @@ class ReferralFactory(DjangoModelFactory):
     store = factory.SelfAttribute("referrer.store")
     rep = factory.SelfAttribute("referrer.owner")
     submitted_at = factory.LazyFunction(timezone.now)
+    # What ``referral_submit`` stores: the sale it counts toward, and the referrer's summary.
+    sale_day = factory.LazyAttribute(
+        lambda o: stats.sale_day_of(referrer_id=o.referrer.pk, on=timezone.localtime(o.submitted_at).date())
+    )
+
+    @factory.post_generation
+    def referrer_stats(obj, create, extracted, **kwargs):
+        if create:
+            stats.referrer_stats_refresh(organisation_id=obj.organisation_id, referrer_ids=[obj.referrer_id])
 
 
 class VoucherFactory(DjangoModelFactory):

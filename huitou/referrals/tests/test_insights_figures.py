@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from huitou.referrals import insights
+from huitou.referrals import insights, tasks
 from huitou.referrals.models import Stage
 from huitou.referrals.tests.factories import ReferralFactory
 from tests.factories import CustomerFactory, PurchaseFactory
@@ -134,6 +134,8 @@ def test_curve_counts_a_month_only_once_it_is_over(org_world):
 def test_curve_referral_after_a_new_sale_belongs_to_the_new_sale(org_world):
     s1 = _curve_world(org_world)
     sale(s1, dt.date(2025, 3, 1), kind="expansion")  # the March referrals now belong to this sale
+    # A sale recorded after the referrals: the nightly job re-attributes them.
+    tasks.referral_sale_days_nightly()
     bins = insights.referral_curve(
         org_world.owner, start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 1), today=dt.date(2026, 6, 1)
     )

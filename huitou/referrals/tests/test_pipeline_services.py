@@ -464,12 +464,15 @@ def test_advance_refusals_by_role_and_scope(org_world):
     assert snapshot(r) == before
 
 
-def test_a_rep_who_sees_the_referrer_but_does_not_work_the_lead_cannot_advance(org_world):
+def test_a_rep_who_owns_the_referrer_but_does_not_work_the_lead_cannot_reach_it(org_world):
     w = org_world
     r = lead(w, stage="verified", rep=w.rep1)
     Referral.objects.filter(pk=r.pk).update(rep=w.rep2)  # the lead was handed to rep2
-    with pytest.raises(PermissionDenied):
+    before = snapshot(r)
+    # A rep's pipeline is the leads credited to them (the referral's own ``rep``).
+    with pytest.raises(NotFound):
         svc.referral_advance(actor=w.rep1, referral_id=r.pk, to="contacted")
+    assert snapshot(r) == before
     svc.referral_advance(actor=w.rep2, referral_id=r.pk, to="contacted", now=NOW)
     assert snapshot(r)[0] == "contacted"
 

@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from huitou.customers.models import CustomerPhone
 from huitou.followups.models import Message
 from huitou.referrals import services as svc
-from huitou.referrals.models import Referral, ReferralLink
+from huitou.referrals.models import Referral, ReferralLink, Stage
 from huitou.referrals.tests.factories import ReferralFactory
 from tests.factories import CustomerFactory, PurchaseFactory
 
@@ -69,10 +69,17 @@ def test_list_shows_the_viewers_leads_with_stage_counts(org_world):
         lead(w, stage=s, days_ago=i) for i, s in enumerate(["submitted", "verified", "verified", "won"], 1)
     ]
     theirs = lead(w, rep=w.rep3, stage="verified")
-    page = html(client_for(w.rep1).get(reverse("referrals:pipeline")))
+    client = client_for(w.rep1)
+    page = html(client.get(reverse("referrals:pipeline")))
     assert ids_in(page) == [r.pk for r in mine]  # newest first
     assert theirs.pk not in ids_in(page)
-    assert stage_counts(page) == {
+    # the page itself links every stage without counting; the tabs load their counts afterwards
+    assert re.findall(r'data-stage="(\w+)"', page) == list(Stage.values)
+    assert stage_counts(page) == {}
+    assert f'hx-get="{reverse("referrals:stage_counts")}"' in page
+    tabs = html(client.get(reverse("referrals:stage_counts")))
+    assert "hx-get" not in tabs
+    assert stage_counts(tabs) == {
         "submitted": "1",
         "verified": "2",
         "contacted": "0",
@@ -83,6 +90,21 @@ def test_list_shows_the_viewers_leads_with_stage_counts(org_world):
     }
     owner_page = html(client_for(w.owner).get(reverse("referrals:pipeline")))
     assert set(ids_in(owner_page)) == {r.pk for r in [*mine, theirs]}
+    assert stage_counts(html(client_for(w.owner).get(reverse("referrals:stage_counts"))))["verified"] == "3"
+
+
+def test_stage_tabs_keep_the_filters(org_world):
+    w = org_world
+    lead(w, stage="verified", channel="event")
+    lead(w, stage="verified")
+    client = client_for(w.owner)
+    page = html(
+        client.get(reverse("referrals:pipeline"), {"channel": "event", "stage": "verified", "page": "1"})
+    )
+    assert f'hx-get="{reverse("referrals:stage_counts")}?channel=event&amp;stage=verified"' in page
+    tabs = html(client.get(reverse("referrals:stage_counts"), {"channel": "event", "stage": "verified"}))
+    assert stage_counts(tabs)["verified"] == "1"  # the channel filter applies, the stage filter does not
+    assert 'href="/referrals/?channel=event&amp;stage=won"' in tabs
 
 
 COUNT_BADGE = r'data-stage="(\w+)">[^<]*<span class="badge text-bg-light" data-count>(\d+)<'
@@ -96,10 +118,10 @@ def test_stage_counts_follow_every_change(org_world, django_capture_on_commit_ca
     w = org_world
     r = lead(w)
     client = client_for(w.owner)
-    assert stage_counts(html(client.get(reverse("referrals:pipeline"))))["submitted"] == "1"
+    assert stage_counts(html(client.get(reverse("referrals:stage_counts"))))["submitted"] == "1"
     with django_capture_on_commit_callbacks(execute=True):
         svc.referral_audit(actor=w.dcrc, referral_id=r.pk, outcome="confirmed")
-    counts = stage_counts(html(client.get(reverse("referrals:pipeline"))))
+    counts = stage_counts(html(client.get(reverse("referrals:stage_counts"))))
     assert (counts["submitted"], counts["verified"]) == ("0", "1")
 
 
