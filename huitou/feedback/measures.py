@@ -20,8 +20,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Avg, Count, Q, Sum
-from django.db.models.functions import Coalesce
 
 from huitou.accounts import permissions
 from huitou.core.errors import PermissionDenied, ValidationFailed
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from huitou.accounts.models import User
 
 MAX_MONTHS = 36
-# The longest a car takes from order to delivery; bounds the purchases read for a month's cars.
-ORDER_TO_DELIVERY_DAYS = 180
 
 
 def months(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -105,21 +104,34 @@ def cvp_by_rep(
     qs = _responses(_org(viewer), kind, span[0], span[-1]).filter(people_scope(viewer, "rep__"))
     if store_id is not None:
         qs = qs.filter(store_id=store_id)
-    rows = (
-        qs.values("rep_id", "rep__username", "rep__display_name", "period")
-        .annotate(answers=Count("pk"), top=Count("pk", filter=Q(top_box=True)))
-        .order_by("rep__username", "period")
+    # Grouped by ids alone (a hash of a few thousand groups), named and sorted afterwards: grouping
+    # and ordering by the names sorted every response on disk (3.5 s for 24 months at 1M).
+    rows = list(
+        qs.values("rep_id", "period")
+        .annotate(answers=Count("*"), top=Count("top_box", filter=Q(top_box=True)))
+        .order_by()
     )
-    return [
-        CvpRow(
-            r["rep_id"],
-            _label(r["rep__username"], r["rep__display_name"]),
-            r["period"],
-            r["answers"],
-            r["top"],
+    people = _people({r["rep_id"] for r in rows})
+    out = [
+        (
+            people.get(r["rep_id"], ("", "—")),
+            CvpRow(r["rep_id"], people.get(r["rep_id"], ("", "—"))[1], r["period"], r["answers"], r["top"]),
         )
         for r in rows
     ]
+    return [row for _key, row in sorted(out, key=lambda x: (x[0][0], x[1].period))]
+
+
+def _people(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """(username, label) per user id, in one query."""
+    from huitou.accounts.models import User as UserModel
+
+    return {
+        pk: (username, _label(username, display))
+        for pk, username, display in UserModel.objects.filter(pk__in=ids).values_list(
+            "pk", "username", "display_name"
+        )
+    }
 
 
 def cvp_by_store(viewer: User, *, start: dt.date, end: dt.date, kind: str = SurveyKind.SALES) -> list[CvpRow]:
@@ -128,12 +140,91 @@ def cvp_by_store(viewer: User, *, start: dt.date, end: dt.date, kind: str = Surv
     qs = _responses(_org(viewer), kind, span[0], span[-1])
     if not access.can_read_measures(viewer):
         qs = qs.filter(store_id=viewer.store_id) if viewer.store_id else qs.none()
-    rows = (
-        qs.values("store_id", "store__name", "period")
-        .annotate(answers=Count("pk"), top=Count("pk", filter=Q(top_box=True)))
-        .order_by("store__name", "period")
+    # As per rep: grouped by ids (no join, no sort of the responses), named afterwards.
+    rows = list(
+        qs.values("store_id", "period")
+        .annotate(answers=Count("*"), top=Count("top_box", filter=Q(top_box=True)))
+        .order_by()
     )
-    return [CvpRow(r["store_id"], r["store__name"] or "—", r["period"], r["answers"], r["top"]) for r in rows]
+    from huitou.accounts.models import Store
+
+    names = dict(Store.objects.filter(pk__in={r["store_id"] for r in rows}).values_list("pk", "name"))
+    out = [
+        CvpRow(r["store_id"], names.get(r["store_id"]) or "—", r["period"], r["answers"], r["top"])
+        for r in rows
+    ]
+    return sorted(out, key=lambda r: (r.name, r.period))
+
+
+def cvp_page(
+    viewer: User,
+    *,
+    start: dt.date,
+    end: dt.date,
+    month: dt.date,
+    kind: str = SurveyKind.SALES,
+    store_id: int | None = None,
+) -> tuple[list[CvpRow], list[CvpRow], list[AwardRow]]:
+    """The CVP page's three tables — per rep and month, per store and month, the award of
+    ``month`` — from one GROUP BY (rep, store, month) over the period's responses where the
+    viewer reads the whole organisation's stores (the same rows ``cvp_by_rep``, ``cvp_by_store``
+    and ``cvp_award`` return; three scans of the period before, 3.4–5.3× one scan at 1M)."""
+    from huitou.accounts.models import Store
+    from huitou.accounts.models import User as UserModel
+
+    span = months(start, end)
+    month = month_start(month)
+    if not access.can_read_measures(viewer):  # a rep: their own store and their own rows
+        return (
+            cvp_by_rep(viewer, start=start, end=end, kind=kind, store_id=store_id),
+            cvp_by_store(viewer, start=start, end=end, kind=kind),
+            cvp_award(viewer, month=month, store_id=store_id),
+        )
+    award_inside = kind == SurveyKind.SALES and span[0] <= month <= span[-1]
+    grid = list(
+        _responses(_org(viewer), kind, span[0], span[-1])
+        .values_list("rep_id", "store_id", "period")
+        .annotate(answers=Count("*"), top=Count("top_box", filter=Q(top_box=True)))
+        .order_by()
+    )
+    in_scope = set(UserModel.objects.filter(people_scope(viewer)).values_list("pk", flat=True))
+    per_rep: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0, 0])
+    per_store: dict[tuple[int | None, dt.date], list[int]] = defaultdict(lambda: [0, 0])
+    for rep_id, row_store, period, answers, top in grid:
+        cell = per_store[(row_store, period)]
+        cell[0] += answers
+        cell[1] += top
+        if rep_id in in_scope and (store_id is None or row_store == store_id):
+            cell = per_rep[(rep_id, period)]
+            cell[0] += answers
+            cell[1] += top
+    people = _people({rep_id for rep_id, _p in per_rep})
+    by_rep = sorted(
+        (
+            (people.get(rep_id, ("", "—"))[0], CvpRow(rep_id, people.get(rep_id, ("", "—"))[1], period, a, t))
+            for (rep_id, period), (a, t) in per_rep.items()
+        ),
+        key=lambda x: (x[0], x[1].period),
+    )
+    names = dict(Store.objects.filter(pk__in={k for k, _p in per_store}).values_list("pk", "name"))
+    by_store = sorted(
+        (
+            CvpRow(k, (names.get(k) if k is not None else None) or "—", period, a, t)
+            for (k, period), (a, t) in per_store.items()
+        ),
+        key=lambda r: (r.name, r.period),
+    )
+    counts: dict[int, tuple[int, int]] | None = None
+    if award_inside:
+        # Every response of the month crediting the rep, whatever its store (as cvp_award).
+        totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for rep_id, _store, period, answers, top in grid:
+            if period == month and rep_id is not None:
+                totals[rep_id][0] += answers
+                totals[rep_id][1] += top
+        counts = {k: (v[0], v[1]) for k, v in totals.items()}
+    award = cvp_award(viewer, month=month, store_id=store_id, counts_by_rep=counts)
+    return [row for _key, row in by_rep], by_store, award
 
 
 @dataclass(frozen=True)
@@ -159,35 +250,60 @@ class AwardRow:
 def cars_sold(org_id: int, month: dt.date, wholesale_min: int, rep_ids: Any) -> dict[int, tuple[int, int]]:
     """(retail cars, wholesale buyers) per rep delivered in ``month``. A company taking at least
     ``wholesale_min`` cars from one rep in the month is one wholesale buyer: the award pays once
-    for that customer's experience, not per car of a fleet. One GROUP BY rep and customer."""
+    for that customer's experience, not per car of a fleet. One GROUP BY rep and customer over the
+    purchases alone, then the kind of the few customers with enough cars to be a fleet."""
     from huitou.customers.models import Customer, Purchase
 
     first, last = month_start(month), month_end(month)
-    rows = (
+    # ``sale_day`` is the delivery day kept by the database, with a covering index per
+    # organisation (customers.Purchase): the month's sales are one index range, not a scan of
+    # everything ordered in the half-year before (5 s for the owner at 1M customers before), and
+    # no join to the customers (a hash of all of them, 1.5 s).
+    pairs = (
         Purchase.objects.filter(
-            organisation_id=org_id,
-            rep_id__in=rep_ids,
-            ordered_on__gte=first - dt.timedelta(days=ORDER_TO_DELIVERY_DAYS),
-            ordered_on__lte=last,
+            organisation_id=org_id, rep_id__in=rep_ids, sale_day__gte=first, sale_day__lte=last
         )
         .exclude(kind=Purchase.Kind.SERVICE)
-        .annotate(day=Coalesce("promised_on", "arrives_on", "ordered_on"))
-        .filter(day__gte=first, day__lte=last)
-        .values("rep_id", "customer_id", "customer__kind")
-        .annotate(cars=Count("pk"))
+        .values("rep_id", "customer_id")
+        .annotate(cars=Count("*"))  # not the id, which the covering index does not carry
         .order_by()
     )
+    # Summed per rep in the database: one row per rep for the customers with fewer cars than a
+    # fleet, one per possible fleet (a few) — not a row per (rep, customer) built in Python
+    # (~30,000 a month at 1M customers: 60 ms of CPU).
+    try:
+        inner, params = pairs.query.sql_with_params()
+    except EmptyResultSet:  # nobody to count
+        return {}
+    fleet = "CASE WHEN g.cars >= %s THEN g.customer_id END"
+    # Only the ORM's own SQL and constant text are joined; every value is a bound parameter.
+    sql = f"SELECT g.rep_id, {fleet}, SUM(g.cars) FROM ({inner}) g GROUP BY g.rep_id, {fleet}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [wholesale_min, *params, wholesale_min])
+        rows = cursor.fetchall()
+    fleets = {customer_id for _rep, customer_id, _cars in rows if customer_id is not None}
+    companies = set(
+        Customer.objects.filter(pk__in=fleets, kind=Customer.Kind.COMPANY).values_list("pk", flat=True)
+    )
     out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for r in rows:
-        if r["customer__kind"] == Customer.Kind.COMPANY and r["cars"] >= wholesale_min:
-            out[r["rep_id"]][1] += 1
+    for rep_id, customer_id, cars in rows:
+        if customer_id is not None and customer_id in companies:
+            out[rep_id][1] += 1
         else:
-            out[r["rep_id"]][0] += r["cars"]
+            out[rep_id][0] += int(cars)
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def cvp_award(viewer: User, *, month: dt.date, store_id: int | None = None) -> list[AwardRow]:
-    """The CVP 100% award of a sales month for every rep the viewer reviews (DOMAIN §6, §9)."""
+def cvp_award(
+    viewer: User,
+    *,
+    month: dt.date,
+    store_id: int | None = None,
+    counts_by_rep: dict[int, tuple[int, int]] | None = None,
+) -> list[AwardRow]:
+    """The CVP 100% award of a sales month for every rep the viewer reviews (DOMAIN §6, §9).
+    ``counts_by_rep``: the month's (answers, very satisfied) of the sales survey per rep when the
+    caller has them already (the CVP page, ``cvp_page``)."""
     from huitou.accounts.models import User as UserModel
 
     org_id = _org(viewer)
@@ -199,14 +315,17 @@ def cvp_award(viewer: User, *, month: dt.date, store_id: int | None = None) -> l
     people = {
         r["pk"]: r for r in reps.values("pk", "username", "display_name", "store__name").order_by("username")
     }
-    counts = {
-        r["rep_id"]: (r["answers"], r["top"])
-        for r in _responses(org_id, SurveyKind.SALES, month, month)
-        .filter(rep_id__in=list(people))
-        .values("rep_id")
-        .annotate(answers=Count("pk"), top=Count("pk", filter=Q(top_box=True)))
-        .order_by()
-    }
+    if counts_by_rep is not None:
+        counts = {pk: counts_by_rep[pk] for pk in people if pk in counts_by_rep}
+    else:
+        counts = {
+            r["rep_id"]: (r["answers"], r["top"])
+            for r in _responses(org_id, SurveyKind.SALES, month, month)
+            .filter(rep_id__in=list(people))
+            .values("rep_id")
+            .annotate(answers=Count("*"), top=Count("top_box", filter=Q(top_box=True)))
+            .order_by()
+        }
     cars = cars_sold(org_id, month, policy.wholesale_min_cars, list(people))
     ids = [pk for pk in people if pk in counts or pk in cars]
     answers = np.array([counts.get(pk, (0, 0))[0] for pk in ids], dtype=np.int64)
@@ -312,7 +431,7 @@ def quadrant_analysis(
         )
         .exclude(factor=OVERALL)
         .values("factor", "question_kind")
-        .annotate(n=Count("pk"), mean=Avg("score"), top=Count("pk", filter=Q(score=5)))
+        .annotate(n=Count("*"), mean=Avg("score"), top=Count("score", filter=Q(score=5)))
         .order_by()
     )
     sat: dict[str, tuple[int, float, int]] = {}
@@ -392,7 +511,7 @@ def satisfaction_trend(
     per_month = {
         r["period"]: r
         for r in base.values("period")
-        .annotate(n=Count("pk"), top=Count("pk", filter=Q(top_box=True)), mean=Avg("overall"))
+        .annotate(n=Count("*"), top=Count("top_box", filter=Q(top_box=True)), mean=Avg("overall"))
         .order_by()
     }
     pairs: dict[tuple[dt.date, str], dict[bool, tuple[int, int]]] = defaultdict(dict)
@@ -400,7 +519,7 @@ def satisfaction_trend(
         _answers(org_id, kind, span[0], span[-1], store_id)
         .filter(question_kind=QuestionKind.SCALE5, score__isnull=False)
         .values("period", "factor", "expectation")
-        .annotate(n=Count("pk"), total=Sum("score"))
+        .annotate(n=Count("*"), total=Sum("score"))
         .order_by()
     ):
         pairs[(r["period"], r["factor"])][bool(r["expectation"])] = (r["n"], int(r["total"]))
@@ -480,7 +599,7 @@ def gaming_check(
         )
         .filter(people_scope(viewer, "rep__"))
         .values("rep_id", "rep__username", "rep__display_name", "audit")
-        .annotate(n=Count("pk"), top=Count("pk", filter=Q(top_box=True)))
+        .annotate(n=Count("*"), top=Count("top_box", filter=Q(top_box=True)))
         .order_by()
     )
     stats: dict[int, dict[str, Any]] = {}

@@ -54,9 +54,6 @@ if TYPE_CHECKING:
 
 SURVEY_SALT = "huitou.feedback.survey"
 LINK_ERRORS = {"expired": "this survey link has expired", "cancelled": "this survey was cancelled"}
-# An order is delivered within this many days (the delivery day of a sale is read from its
-# promised/arrival dates); bounds the scan of purchases to the (organisation, ordered_on) index.
-MAX_ORDER_TO_DELIVERY_DAYS = 180
 INSERT_BATCH = 1000
 SEND_BATCH = 500
 TEXT_MAX = 2000
@@ -322,15 +319,11 @@ def _expiry(send_on: dt.date, today: dt.date, policy: FeedbackPolicy) -> dt.date
 def _sales_events(organisation: Organisation, first: dt.date, last: dt.date) -> QuerySet[Any]:
     from huitou.customers.models import Purchase
 
+    # The delivery day the database keeps (``sale_day``, indexed per organisation for sales).
     return (
-        Purchase.objects.filter(
-            organisation=organisation,
-            ordered_on__gte=first - dt.timedelta(days=MAX_ORDER_TO_DELIVERY_DAYS),
-            ordered_on__lte=last,
-        )
+        Purchase.objects.filter(organisation=organisation, sale_day__gte=first, sale_day__lte=last)
         .exclude(kind=Purchase.Kind.SERVICE)
-        .annotate(day=Coalesce("promised_on", "arrives_on", "ordered_on"))
-        .filter(day__gte=first, day__lte=last)
+        .annotate(day=F("sale_day"))
     )
 
 
@@ -380,7 +373,10 @@ def invitations_create(*, organisation: Organisation, today: dt.date | None = No
             .filter(customer__merged_into__isnull=True)
             .exclude(customer__status=Customer.Status.ERASED)
             .filter(~Exists(invited))
-            .values_list("pk", "customer_id", "rep_id", "store_id", "day")
+            # The store that sold or serviced; a purchase without one: the customer's store now
+            # (the row's store is its scope for the store-bound roles, access.py).
+            .annotate(row_store=Coalesce("store_id", "customer__store_id"))
+            .values_list("pk", "customer_id", "rep_id", "row_store", "day")
         )
         batch: list[SurveyInvitation] = []
         for pk, customer_id, rep_id, store_id, day in rows.iterator(chunk_size=INSERT_BATCH):
@@ -408,6 +404,15 @@ def invitations_create(*, organisation: Organisation, today: dt.date | None = No
     return created
 
 
+def store_of_customer(customer_id: int) -> int | None:
+    """The customer's store now: the store of a feedback row whose event named none (a purchase
+    or a ticket without a store). Every ticket, invitation and response carries a store, the
+    scope of the store-bound roles (access.py)."""
+    from huitou.customers.models import Customer
+
+    return Customer.objects.filter(pk=customer_id).values_list("store_id", flat=True).first()
+
+
 def followup_schedule(*, ticket: Ticket, today: dt.date | None = None) -> SurveyInvitation | None:
     """The satisfaction check after a closed complaint (DOMAIN §6): an invitation to the active
     complaint follow-up survey, sent ``followup_survey_delay_days`` later. None when the
@@ -428,7 +433,7 @@ def followup_schedule(*, ticket: Ticket, today: dt.date | None = None) -> Survey
             "customer_id": ticket.customer_id,
             "event": SurveyInvitation.Event.TICKET,
             "rep_id": ticket.owner_id,
-            "store_id": ticket.store_id,
+            "store_id": ticket.store_id or store_of_customer(ticket.customer_id),
             "event_on": today,
             "send_on": send_on,
             "channel": policy.survey_channel,
@@ -598,6 +603,7 @@ def _response_create(
     )
     comment = "\n".join(text for q, _s, text, _l in cleaned if q.kind == QuestionKind.TEXT and text)
     period = month_start(invitation.event_on)
+    store_id = invitation.store_id or store_of_customer(invitation.customer_id)
     response = SurveyResponse(
         organisation_id=invitation.organisation_id,
         invitation=invitation,
@@ -605,7 +611,7 @@ def _response_create(
         kind=template.kind,
         customer_id=invitation.customer_id,
         rep_id=invitation.rep_id,
-        store_id=invitation.store_id,
+        store_id=store_id,
         event_on=invitation.event_on,
         period=period,
         channel=channel,
@@ -631,7 +637,7 @@ def _response_create(
                 text=text,
                 low=low,
                 organisation_id=invitation.organisation_id,
-                store_id=invitation.store_id,
+                store_id=store_id,
                 rep_id=invitation.rep_id,
                 kind=template.kind,
                 period=period,
@@ -773,7 +779,7 @@ def invitation_create_for_purchase(
             if kind == SurveyKind.SERVICE
             else SurveyInvitation.Event.SALE,
             "rep_id": purchase.rep_id,
-            "store_id": purchase.store_id,
+            "store_id": purchase.store_id or store_of_customer(purchase.customer_id),
             "event_on": day,
             "send_on": today,
             "channel": "phone",

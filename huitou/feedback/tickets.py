@@ -25,7 +25,7 @@ from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from . import access, sla
 from .defaults import FACTOR_CATEGORY
 from .models import Concession, SupervisorReply, SurveyResponse, Ticket, TicketEvent, ValueAddedService
-from .services import followup_schedule, site_text
+from .services import followup_schedule, site_text, store_of_customer
 
 if TYPE_CHECKING:
     from huitou.accounts.models import Organisation, User
@@ -247,7 +247,7 @@ def ticket_from_survey(*, response: SurveyResponse, now: dt.datetime) -> Ticket:
     ticket = Ticket.objects.create(
         organisation_id=response.organisation_id,
         customer_id=response.customer_id,
-        store_id=response.store_id,
+        store_id=response.store_id or store_of_customer(response.customer_id),
         kind=Ticket.Kind.COMPLAINT,
         channel=Ticket.Channel.SURVEY,
         category=category,

@@ -318,6 +318,20 @@ def test_a_call_on_an_answered_event_is_an_audit(world):
     assert set(Answer.objects.filter(response=audit).values_list("audit", flat=True)) == {True}
 
 
+def test_a_sale_ordered_long_before_its_delivery_is_invited_after_the_delivery(world):
+    """The daily run finds sales by their delivery day (``Purchase.sale_day``), not by an order
+    window: a car ordered a year ahead is still surveyed three days after it is delivered."""
+    late_delivery = sale(customer_of(world.rep1), day=dt.date(2025, 3, 1), promised_on=dt.date(2026, 3, 17))
+    assert services.invitations_create(organisation=world.org, today=dt.date(2026, 3, 19)) == 0
+    assert services.invitations_create(organisation=world.org, today=dt.date(2026, 3, 20)) == 1
+    inv = SurveyInvitation.objects.get(purchase=late_delivery)
+    assert (inv.event_on, inv.send_on, inv.rep_id) == (
+        dt.date(2026, 3, 17),
+        dt.date(2026, 3, 20),
+        world.rep1.pk,
+    )
+
+
 def test_an_invitation_can_be_made_for_a_call_before_the_daily_run(world):
     purchase = sale(customer_of(world.rep1), kind="service")
     inv = services.invitation_create_for_purchase(

@@ -9,7 +9,7 @@ import re
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from openpyxl import load_workbook
 
 from huitou.feedback import services, tickets
@@ -120,6 +120,34 @@ def test_ticket_list_pins_its_query_count(client, world, django_assert_max_num_q
         response = client.get(reverse("feedback:tickets"))
     assert response.status_code == 200
     assert html(response).count('data-ticket="') == 30
+
+
+def test_ticket_list_labels_and_clocks_are_translated_once_per_page(client, world):
+    """The list builds its labels and clock badges in the view (not per cell in the template):
+    the same texts and classes as the include, in either language."""
+    late = open_ticket(
+        world,
+        customer_of(world.rep1),
+        category="staff",
+        severity="high",
+        received_at=timezone.now() - dt.timedelta(days=20),
+        now=timezone.now(),
+    )
+    tickets.ticket_reply(actor=world.dcrc, ticket_id=late.pk, text="已致电")
+    page = html(login(client, world.owner).get(reverse("feedback:tickets")))
+    row = re.search(rf'<tr id="ticket-{late.pk}".*?</tr>', page, re.S).group(0)
+    assert "Phone · Staff attitude" in row
+    assert ">High</span>" in row
+    assert ">Replied</span>" in row
+    assert 'sla-late">late</span>' in row  # replied after the deadline
+    assert 'sla-overdue">overdue</span> <span class="small js-clock" data-due="' in row
+    with translation.override("zh-hans"):
+        expected = f"{Ticket.Channel.PHONE.label} · {Ticket.Category.STAFF.label}"
+        overdue = translation.gettext("overdue")
+    client.cookies["django_language"] = "zh-hans"
+    page = html(client.get(reverse("feedback:tickets")))
+    assert expected in page
+    assert f'sla-overdue">{overdue}</span>' in page
 
 
 def test_reps_see_their_customers_tickets_only(client, world):
