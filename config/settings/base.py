@@ -159,7 +159,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "followups:today"
+LOGIN_REDIRECT_URL = "dashboards:home"  # each role lands on its own dashboard
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 LANGUAGE_CODE = "zh-hans"

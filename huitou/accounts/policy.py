@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from huitou.feedback.policy import FeedbackPolicy
+from huitou.reports.policy import ReportPolicy
 
 Role = Literal["owner", "manager", "rep", "dcrc", "aftersales"]
 _UNMASKED_DEFAULT: tuple[Role, ...] = ("rep", "dcrc", "aftersales")
@@ -83,12 +84,47 @@ class SegmentPolicy(BaseModel):
     relationship_min_referrals: int = Field(
         2, ge=1, le=1000, description="Relationship type: referrals at least"
     )
+    # Lead qualification (红/绿/烂苹果): where a rep's time should go, and what each touch costs in minutes.
+    apple_red_min_pct: int = Field(
+        60, ge=0, le=100, description="Red apples: at least this % of a rep's time"
+    )
+    apple_green_min_pct: int = Field(
+        30, ge=0, le=100, description="Green apples: at least this % of a rep's time"
+    )
+    apple_rotten_max_pct: int = Field(
+        10, ge=0, le=100, description="Rotten apples: at most this % of a rep's time"
+    )
+    minutes_call: int = Field(10, ge=0, le=1440, description="Minutes a phone call takes")
+    minutes_visit: int = Field(90, ge=0, le=1440, description="Minutes a visit takes")
+    minutes_wechat: int = Field(5, ge=0, le=1440, description="Minutes a WeChat note takes")
+    minutes_message: int = Field(3, ge=0, le=1440, description="Minutes an SMS or e-mail takes")
+    minutes_letter: int = Field(20, ge=0, le=1440, description="Minutes a letter or card takes")
+    minutes_gift: int = Field(15, ge=0, le=1440, description="Minutes handing over a gift takes")
 
     @model_validator(mode="after")
     def _shares_in_order(self) -> SegmentPolicy:
         if self.silver_share < self.gold_share:
             raise ValueError("silver_share must be at least gold_share")
         return self
+
+
+class ServeCostPolicy(BaseModel):
+    """What serving a customer costs (DOMAIN §2, best and worst customers), in ¥ per piece of work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_call: Decimal = Field(
+        Decimal("8"), ge=0, le=100_000, description="Cost of a phone-call task done (¥)"
+    )
+    task_wechat: Decimal = Field(Decimal("3"), ge=0, le=100_000, description="Cost of a WeChat task done (¥)")
+    task_message: Decimal = Field(
+        Decimal("2"), ge=0, le=100_000, description="Cost of an SMS, e-mail, letter or card task done (¥)"
+    )
+    visit: Decimal = Field(Decimal("120"), ge=0, le=100_000, description="Cost of a visit (¥)")
+    ticket_complaint: Decimal = Field(Decimal("150"), ge=0, le=100_000, description="Cost of a complaint (¥)")
+    ticket_request: Decimal = Field(
+        Decimal("60"), ge=0, le=100_000, description="Cost of a service request (¥)"
+    )
 
 
 class RewardTier(BaseModel):
@@ -185,6 +221,25 @@ class RiskPolicy(BaseModel):
     save_days: int = Field(90, ge=1, le=730, description="A win-back is a save if they buy within these days")
 
 
+class ValuePolicy(BaseModel):
+    """Customer lifetime value (DOMAIN §8): the buy-till-you-die model and how CLV is counted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["bgnbd", "paretonbd"] = Field("bgnbd", description="Purchase model: BG/NBD or Pareto/NBD")
+    horizon_months: int = Field(36, ge=1, le=120, description="Months of future purchases counted in CLV")
+    annual_discount_rate: float = Field(0.1, ge=0, le=1, description="Yearly discount rate of future margin")
+    margin_rate_fallback: float = Field(
+        0.1, ge=0, le=1, description="Margin rate of purchases recorded without a margin"
+    )
+    time_unit_days: int = Field(7, ge=1, le=31, description="Days per time unit the model is fitted in")
+    min_customers: int = Field(50, ge=2, le=1_000_000, description="Buying customers needed to fit the model")
+    min_repeat_customers: int = Field(
+        10, ge=2, le=1_000_000, description="Customers with a repeat purchase needed to fit the models"
+    )
+    include_service: bool = Field(True, description="Count workshop visits as purchases")
+
+
 class OrgPolicy(BaseModel):
     """The whole policy document of one organisation."""
 
@@ -194,6 +249,9 @@ class OrgPolicy(BaseModel):
     people: PeoplePolicy = Field(default_factory=lambda: PeoplePolicy())
     contact: ContactPolicy = Field(default_factory=lambda: ContactPolicy())
     segments: SegmentPolicy = Field(default_factory=lambda: SegmentPolicy())
+    serve_costs: ServeCostPolicy = Field(default_factory=lambda: ServeCostPolicy())
     referrals: ReferralPolicy = Field(default_factory=lambda: ReferralPolicy())
     feedback: FeedbackPolicy = Field(default_factory=lambda: FeedbackPolicy())
+    reports: ReportPolicy = Field(default_factory=lambda: ReportPolicy())
     risk: RiskPolicy = Field(default_factory=lambda: RiskPolicy())
+    value: ValuePolicy = Field(default_factory=lambda: ValuePolicy())

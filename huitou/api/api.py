@@ -11,11 +11,13 @@ from ninja import NinjaAPI
 from huitou.accounts.api import router as accounts_router
 from huitou.analytics.api import router as analytics_router
 from huitou.customers.api import router as customers_router
+from huitou.dashboards.api import router as dashboards_router
 from huitou.feedback.api import router as feedback_router
 from huitou.followups.api import router as plan_router
 from huitou.followups.api_manage import router as plan_admin_router
 from huitou.followups.outbox.api import router as outbox_router
 from huitou.referrals.api import router as referrals_router
+from huitou.reports.api import router as reports_router
 
 from .auth import BearerTokenAuth, SessionCsrfAuth
 from .errors import register_error_handlers
@@ -29,6 +31,8 @@ ROUTERS = [
     ("/analytics", analytics_router),
     ("/referrals", referrals_router),
     ("/feedback", feedback_router),
+    ("/reports", reports_router),
+    ("/dashboards", dashboards_router),
 ]
 
 api = NinjaAPI(

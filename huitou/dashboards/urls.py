@@ -1,10 +1,13 @@
-"""Each role's home page, mounted at ``/``."""
+"""Each role's home page, mounted at ``/``, and the unified rep scorecard."""
 
 from django.urls import path
-from django.views.generic import RedirectView
+
+from . import views
 
 app_name = "dashboards"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="followups:today", permanent=False), name="home"),
+    path("", views.home_view, name="home"),
+    path("home/<slug:key>/", views.section_view, name="section"),
+    path("scorecard/", views.scorecard_view, name="scorecard"),
 ]

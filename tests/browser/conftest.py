@@ -51,6 +51,6 @@ def login(page, live_server):
         page.fill("#id_username", username)
         page.fill("#id_password", password)
         page.click("#login-submit")
-        page.wait_for_url(f"{live_server.url}/plan/today/**")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
     return do

@@ -8,8 +8,16 @@ import pytest
 from django.urls import reverse
 
 from huitou.accounts.models import ApiToken, Organisation
-from huitou.accounts.policy import ContactPolicy, ReferralPolicy, RiskPolicy, SegmentPolicy
+from huitou.accounts.policy import (
+    ContactPolicy,
+    ReferralPolicy,
+    RiskPolicy,
+    SegmentPolicy,
+    ServeCostPolicy,
+    ValuePolicy,
+)
 from huitou.feedback.policy import FeedbackPolicy
+from huitou.reports.policy import ReportPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +28,10 @@ def test_login_page_renders_in_chinese_by_default(client):
     assert 'name="password"' in html
 
 
-def test_login_with_right_password_goes_to_today(client, org_world):
+def test_login_with_right_password_goes_to_the_dashboard(client, org_world):
     response = client.post(reverse("accounts:login"), {"username": "rep1", "password": "pw-12345678"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("followups:today")
+    assert response["Location"] == reverse("dashboards:home")
 
 
 def test_five_wrong_passwords_lock_the_account_with_a_clear_page(client, org_world):
@@ -81,6 +89,9 @@ def _settings_post(**changes) -> dict:
         ("referrals", ReferralPolicy()),
         ("feedback", FeedbackPolicy()),
         ("risk", RiskPolicy()),
+        ("serve_costs", ServeCostPolicy()),
+        ("value", ValuePolicy()),
+        ("reports", ReportPolicy()),
     )
     for section, model in sections:
         for key, value in model.model_dump(mode="json").items():
