@@ -394,6 +394,8 @@ class _Table:
         for f in self.model._meta.concrete_fields:
             if f.attname in given or (f.primary_key and isinstance(f, models.AutoField)):
                 continue
+            if isinstance(f, models.GeneratedField):  # the database computes it
+                continue
             default = f.get_default()
             if default is None and not f.null:
                 raise ValueError(f"{self.model.__name__}.{f.attname} needs a value in the demo generator")
@@ -951,6 +953,15 @@ class _Generator:
             n_cars = 2 if rng.random() < (0.5 if is_company else 0.2) else 1
             delivered = min(today - 3, met + _ri(rng, 3, 40))
             lost_on = today - _ri(rng, 60, 400) if status == "lost" else None
+            # About one active customer in seven has quietly stopped coming to the workshop (a cheaper
+            # garage, a move): the crisis signals and the retention figures need them. A separate
+            # generator keeps every other draw of this customer as it was.
+            drift_rng = random.Random(self.seed * 7_777_777 + index)
+            # Owners differ: some come every 3 months, some once a year (mileage, habits).
+            cadence = drift_rng.choice((100, 130, 160, 180, 200, 240, 300, 365))
+            drifted_on = (
+                today - _ri(drift_rng, 150, 480) if status == "active" and drift_rng.random() < 0.15 else None
+            )
             for n in range(n_cars):
                 if n == 1:
                     delivered = delivered + _ri(rng, 180, 900)
@@ -970,8 +981,8 @@ class _Generator:
                 vins.append(vin)
                 plates.append(plate)
                 km_per_day = rng.uniform(25, 70)
-                end = min(today, lost_on) if lost_on else today
-                services = self._services(cid, store_id, spec.code, delivered, end, rng)
+                end = min(today, lost_on or today, drifted_on or today)
+                services = self._services(cid, store_id, spec.code, delivered, end, rng, cadence)
                 mileage = int(km_per_day * (today - delivered))
                 last_service = services[-1] if services else None
                 anniversary = delivered + 365 * ((today - delivered) // 365 + 1)
@@ -1034,6 +1045,16 @@ class _Generator:
                     "",
                     rng,
                     gift=gift,
+                )
+            if drifted_on is not None and drift_rng.random() < 0.4:
+                self._activity(
+                    cid,
+                    "call",
+                    min(today - 1, drifted_on + _ri(drift_rng, 30, 120)),
+                    owner_id,
+                    "保养提醒回访",
+                    "客户说最近在竞争对手的店做保养，价格更便宜",
+                    drift_rng,
                 )
             for day in range(met + _ri(rng, 90, 200), today, _ri(rng, 120, 240)):
                 kind_roll = rng.random()
@@ -1107,7 +1128,7 @@ class _Generator:
             self.keys.add((self._id(self.keys), cid, key))
 
     def _services(
-        self, cid: int, store_id: int, code: str, delivered: int, end: int, rng: random.Random
+        self, cid: int, store_id: int, code: str, delivered: int, end: int, rng: random.Random, cadence: int
     ) -> list[int]:
         done: list[int] = []
         day = delivered + _ri(rng, 80, 110)
@@ -1138,7 +1159,7 @@ class _Generator:
             self._activity(cid, "service", day, staff, f"{name} ¥{amount:,.0f}", "", rng, pid)
             done.append(day)
             first = False
-            day += _ri(rng, 150, 210)
+            day += int(cadence * rng.uniform(0.8, 1.25))
         for year in range(1, (end - delivered) // 365 + 1):
             if rng.random() < 0.6:
                 day = delivered + 365 * year - _ri(rng, 0, 20)
@@ -1327,11 +1348,12 @@ def demo_load(
         phase("analyze", t)
         voucher_code = ""
         if customers < LITE_FROM:
-            from huitou.analytics.risk_services import risk_refresh
+            from huitou.analytics.nightly import nightly_run
             from huitou.analytics.services import segments_refresh
             from huitou.feedback.demo import feedback_demo
             from huitou.followups.demo import contact_plan_demo
             from huitou.referrals.demo import referral_demo
+            from huitou.reports.demo import reports_demo
 
             # Tiers first, as the nightly segmentation sets them: the plan's gold visits read them.
             t = time.perf_counter()
@@ -1348,8 +1370,13 @@ def demo_load(
             feedback_demo(organisation=org, today=today, seed=seed)
             phase("feedback", t)
             t = time.perf_counter()
-            risk_refresh(organisation=org, as_of=today)  # the at-risk lists read last night's snapshot
-            phase("risk", t)
+            reports_demo(organisation=org, today=today, seed=seed)  # wallet estimates, promotions
+            phase("account reports", t)
+            # The rest of the night's analytics, as the worker runs it (segments are done already):
+            # lifetime value with the day's tiers, then the risk scores the at-risk lists read.
+            t = time.perf_counter()
+            nightly_run(organisation=org, as_of=today)
+            phase("lifetime value and risk", t)
     if customers >= LITE_FROM and connection.vendor == "postgresql":
         # Outside the transaction (VACUUM cannot run in one): sets the visibility map, so searches
         # read the search-key index alone instead of fetching millions of fresh heap rows.

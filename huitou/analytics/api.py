@@ -76,8 +76,14 @@ def segments_summary(request: AuthedRequest, filters: Query[SegmentsQuery]) -> A
 
 
 # The crisis-signal and retention parts have their own endpoint modules.
+from .api_costs import router as _costs_router  # noqa: E402
+from .api_qualify import router as _qualify_router  # noqa: E402
 from .api_retention import router as _retention_router  # noqa: E402
 from .api_risk import router as _risk_router  # noqa: E402
+from .api_value import router as _value_router  # noqa: E402
 
 router.add_router("/risk", _risk_router)
 router.add_router("/retention", _retention_router)
+router.add_router("/qualify", _qualify_router)
+router.add_router("/costs", _costs_router)
+router.add_router("/value", _value_router)

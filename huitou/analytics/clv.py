@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import digamma, expit, gammaln, hyp1f1, hyp2f1
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -28,6 +28,8 @@ ArrayLike = npt.ArrayLike
 # Bounds on log-parameters keep the optimiser away from overflow without constraining any
 # parameter value seen in practice (e^±18 ≈ 6.6e7 / 1.5e-8).
 _LOG_BOUND = 18.0
+# Shape r of the purchase-rate distribution from which expectations use the confluent limit.
+_CONFLUENT_FROM = 1e4
 # Rows per chunk in the likelihood passes (a few temporaries of this many floats fit in L2).
 _CHUNK = 16_384
 # Mean days per month, used to turn monthly CLV periods into the model's time unit.
@@ -329,9 +331,24 @@ def _bg_expected_purchases(
 
     def at(a_: float) -> FloatArray:
         z = t / (base + t)
-        hyp = hyp2f1(r + x, b + x, a_ + b + x - 1.0, z)
-        ratio = np.exp((r + x) * np.log1p(-z))
-        return np.asarray((a_ + b + x - 1.0) / (a_ - 1.0) * (1.0 - ratio * hyp), dtype=np.float64)
+        c = a_ + b + x - 1.0
+        if r < _CONFLUENT_FROM:
+            hyp = hyp2f1(r + x, b + x, c, z)
+            ratio = np.exp((r + x) * np.log1p(-z))
+            value = np.asarray(c / (a_ - 1.0) * (1.0 - ratio * hyp), dtype=np.float64)
+            ok = np.isfinite(value)
+            if ok.all():
+                return value
+        else:
+            value = np.full(np.broadcast(x, z).shape, np.nan)
+            ok = np.zeros(value.shape, dtype=bool)
+        # Purchase rates that hardly differ between customers (r in the thousands and more, as
+        # when everyone comes to the workshop on the same rhythm) make 2F1 overflow. There
+        # (1 − z)^(r+x) · 2F1(r+x, b+x; c; z) tends to e^(−μ) · 1F1(b+x; c; μ) = 1F1(a − 1; c; −μ)
+        # (Kummer) with μ = (r + x)·z, exact to O(1/r).
+        mu = (r + x) * z
+        limit = np.asarray(c / (a_ - 1.0) * (1.0 - hyp1f1(a_ - 1.0, c, -mu)), dtype=np.float64)
+        return np.asarray(np.where(ok, value, limit), dtype=np.float64)
 
     h = 1e-4
     if abs(a - 1.0) >= h:

@@ -1,5 +1,106 @@
-"""Lifetime-value snapshots: one row per customer and as-of date."""
+"""Lifetime-value snapshots (DOMAIN §8, STYLE habit 9): one row per customer and as-of date, plus a
+fill state per organisation and day holding the fitted models."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["CustomerValue", "ValueFill"]
+
+
+class CustomerValue(models.Model):
+    """A customer's lifetime value as of one day: the purchase summary the models read, what the
+    models expect, the history, and the value of the customers they referred.
+
+    ``owner``, ``store``, ``tier`` and ``customer_type`` are copied at the time of the run (the tier
+    from the segment snapshot of the same day) so that the lists and per-segment sums read one
+    index; permissions still go through the customer's current owner and store.
+    Recency and age are stored in days, whatever time unit the model was fitted in.
+    """
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    owner = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    store = models.ForeignKey(
+        "accounts.Store", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    as_of = models.DateField(_("as of"))
+    tier = models.CharField(_("value tier"), max_length=6, blank=True, default="")
+    customer_type = models.CharField(_("customer type"), max_length=12, blank=True, default="")
+    frequency = models.PositiveIntegerField(_("repeat purchases"), default=0)
+    recency_days = models.PositiveIntegerField(_("days from the first to the last purchase"), default=0)
+    age_days = models.PositiveIntegerField(_("days since the first purchase"), default=0)
+    monetary = models.DecimalField(
+        _("mean spend per repeat purchase"), max_digits=16, decimal_places=2, default=Decimal("0")
+    )
+    p_alive = models.DecimalField(
+        _("probability still active"), max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    expected_purchases = models.DecimalField(
+        _("expected purchases"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    expected_spend = models.DecimalField(
+        _("expected spend per purchase"), max_digits=16, decimal_places=2, null=True, blank=True
+    )
+    # Expected margin over the policy horizon, discounted; 0 when the model could not be fitted.
+    clv = models.DecimalField(_("lifetime value"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    revenue = models.DecimalField(_("revenue to date"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    margin = models.DecimalField(_("margin to date"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    referred_customers = models.PositiveIntegerField(_("customers referred"), default=0)
+    referred_value = models.DecimalField(
+        _("value of the customers referred"), max_digits=16, decimal_places=2, default=Decimal("0")
+    )
+
+    class Meta:
+        verbose_name = _("customer value")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "as_of"], name="value_customer_asof_unique")
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "as_of", "-clv", "customer"], name="value_org_asof_clv_idx"),
+            models.Index(fields=["owner", "as_of", "-clv", "customer"], name="value_owner_asof_clv_idx"),
+            models.Index(fields=["store", "as_of", "-clv", "customer"], name="value_store_asof_clv_idx"),
+            models.Index(fields=["organisation", "as_of", "tier"], name="value_org_asof_tier_idx"),
+            models.Index(fields=["organisation", "as_of", "customer_type"], name="value_org_asof_type_idx"),
+        ]
+
+
+class ValueFill(models.Model):
+    """Fill state of one organisation's value snapshot for one as-of date, with the fitted models."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    as_of = models.DateField(_("as of"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+    model = models.CharField(_("purchase model"), max_length=10, blank=True, default="")
+    # Fitted parameters ({} when the model could not be fitted) and the total log-likelihood.
+    params = models.JSONField(default=dict, blank=True)
+    log_likelihood = models.FloatField(null=True, blank=True)
+    spend_params = models.JSONField(default=dict, blank=True)
+    spend_log_likelihood = models.FloatField(null=True, blank=True)
+    # The policy values used, totals and fit-quality figures, so the report reads no rows for them.
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("value fill")
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "as_of"], name="valuefill_org_asof_unique")
+        ]

@@ -117,6 +117,22 @@ def p_alive_bgnbd(
     return p, {"params": model.params_, "log_likelihood": float(model.log_likelihood_)}
 
 
+# A fitted mean chance of leaving after a purchase below this means the data shows nobody leaving:
+# customers who come back on a fixed rhythm (a workshop's regulars) make the BG/NBD fit put every
+# P(alive) at 1. The signal then says nothing, and the score leaves its weight out instead of
+# letting it dilute the others.
+MIN_DROPOUT = 1e-3
+
+
+def dropout_identified(model: Mapping[str, Any]) -> bool:
+    """Whether a fit from ``p_alive_bgnbd`` found customers leaving (its P(alive) tells them apart)."""
+    params = model.get("params") or {}
+    a, b = params.get("a"), params.get("b")
+    if a is None or b is None or not np.isfinite(a) or not np.isfinite(b) or a + b <= 0:
+        return False
+    return bool(a / (a + b) >= MIN_DROPOUT)
+
+
 def spend_trends(last12: npt.ArrayLike, prev12: npt.ArrayLike) -> FloatArray:
     """Relative change of spend, last 12 months on the 12 before; NaN without earlier spend."""
     last = np.asarray(last12, dtype=np.float64)

@@ -55,6 +55,18 @@ def latest_as_of(viewer: User) -> dt.date | None:
     )
 
 
+def alive_signal_used(viewer: User, as_of: dt.date | None) -> bool:
+    """False when that day's fit found nobody leaving, so P(alive) took no weight in the scores."""
+    if as_of is None or not permissions.is_active_member(viewer):
+        return True
+    summary = (
+        RiskFill.objects.filter(organisation_id=permissions.org_id(viewer), as_of=as_of)
+        .values_list("summary", flat=True)
+        .first()
+    )
+    return bool(((summary or {}).get("model") or {}).get("alive_signal_used", True))
+
+
 def reasons_text(reasons: list[dict[str, Any]]) -> list[str]:
     return [risk.reason_text(r, gettext) for r in reasons]
 

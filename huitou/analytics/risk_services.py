@@ -15,13 +15,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from huitou.accounts import permissions
-from huitou.core.bulk import insert_rows
 from huitou.core.errors import Conflict, PermissionDenied, ValidationFailed
 from huitou.customers import selectors as customer_selectors
 from huitou.customers import services as customer_services
@@ -29,9 +29,15 @@ from huitou.customers.models import Activity, Customer, Purchase
 
 from . import risk
 from .models import CustomerLoss, CustomerRisk, RiskFill, WinBack
+from .services import PurchaseArrays, _texts, purchase_arrays, write_columns
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 if TYPE_CHECKING:
     from huitou.accounts.models import Organisation, User
+
+    from .nightly import Clock
 
 # Words that mark a logged touch as a competitor contact, and the tag names that do the same
 # (the timeline has no "competitor" kind; the lead may add one).
@@ -55,28 +61,27 @@ def risk_settings(organisation: Organisation) -> dict[str, Any]:
 # Nightly snapshot
 
 
-def _purchase_rows(organisation: Organisation, as_of: dt.date) -> list[tuple[Any, ...]]:
-    """Per customer: first and last purchase day, distinct purchase days, spend in the last 12
-    months and the 12 before, and the earliest unpaid due date before ``as_of``."""
-    year_ago = as_of - dt.timedelta(days=365)
-    two_years_ago = as_of - dt.timedelta(days=730)
-    return list(
-        Purchase.objects.filter(organisation=organisation, ordered_on__lte=as_of)
-        .values("customer_id")
-        .annotate(
-            first=Min("ordered_on"),
-            last=Max("ordered_on"),
-            days=Count("ordered_on", distinct=True),
-            last12=Sum("amount", filter=Q(ordered_on__gt=year_ago)),
-            prev12=Sum("amount", filter=Q(ordered_on__gt=two_years_ago, ordered_on__lte=year_ago)),
-            due=Min(
-                "payment_due_on",
-                filter=Q(payment_due_on__lt=as_of, paid_amount__lt=F("amount")),
-            ),
-        )
-        .order_by("customer_id")
-        .values_list("customer_id", "first", "last", "days", "last12", "prev12", "due")
-    )
+def _purchase_figures(purchases: PurchaseArrays) -> dict[str, Any]:
+    """Per customer with a purchase up to the day: first and last purchase day, distinct purchase
+    days, spend (cents) in the last 12 months and the 12 before, and the earliest due date of an
+    unpaid purchase before the day (0 when none)."""
+    ids, starts, new_day = purchases.groups()
+    as_of = purchases.as_of.toordinal()
+    if len(ids) == 0:
+        empty = np.zeros(0, np.int64)
+        return {k: empty for k in ("ids", "first", "last", "days", "last12", "prev12", "due")}
+    day, amount = purchases.day, purchases.amount
+    due = np.where(purchases.due < as_of, purchases.due, np.iinfo(np.int32).max)
+    earliest_due = np.minimum.reduceat(due, starts).astype(np.int64)
+    return {
+        "ids": ids,
+        "first": day[starts].astype(np.int64),  # sorted by day within each customer
+        "last": np.maximum.reduceat(day, starts).astype(np.int64),
+        "days": np.add.reduceat(new_day.astype(np.int64), starts),
+        "last12": np.add.reduceat(np.where(day > as_of - 365, amount, 0), starts),
+        "prev12": np.add.reduceat(np.where((day > as_of - 730) & (day <= as_of - 365), amount, 0), starts),
+        "due": np.where(earliest_due == np.iinfo(np.int32).max, 0, earliest_due),
+    }
 
 
 def _feedback_signals(
@@ -160,7 +165,136 @@ def _opt(value: float, digits: int) -> Decimal | None:
     return None if math.isnan(value) else round(Decimal(repr(float(value))), digits)
 
 
-def risk_refresh(*, organisation: Organisation, as_of: dt.date) -> dict[str, Any]:
+def decimal_texts(values: FloatArray, digits: int) -> list[str | None]:
+    """``str(_opt(v, digits))`` of every value, vectorised: the text of the value rounded half-even
+    at its shortest decimal repr (None for NaN). Formatting the binary value rounds the same way
+    except at a decimal tie, so the few values near one (or too large to tell) go through Decimal."""
+    scaled = values * 10.0**digits
+    with np.errstate(invalid="ignore"):
+        near_tie = (np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6) | (np.abs(scaled) > 1e9)
+    fmt = f"{{:.{digits}f}}".format
+    out: list[str | None] = [None if v != v else fmt(v) for v in values.tolist()]
+    for k in np.flatnonzero(near_tie).tolist():
+        out[k] = str(_opt(float(values[k]), digits))
+    return out
+
+
+def _ticket_columns(ids: IntArray, tickets: dict[int, list[int]]) -> tuple[IntArray, IntArray]:
+    """Open complaints per customer, and the first three ticket ids (0 where fewer)."""
+    n = len(ids)
+    count = np.zeros(n, dtype=np.int64)
+    first = np.zeros((n, 3), dtype=np.int64)
+    if tickets:
+        owners = np.fromiter(tickets.keys(), dtype=np.int64, count=len(tickets))
+        pos = np.searchsorted(ids, owners)
+        for k, (p, ticket_ids) in enumerate(zip(pos.tolist(), tickets.values(), strict=True)):
+            if p < n and ids[p] == owners[k]:
+                count[p] = len(ticket_ids)
+                first[p, : min(3, len(ticket_ids))] = ticket_ids[:3]
+    return count, first
+
+
+def _count_column(ids: IntArray, counts: dict[int, int]) -> IntArray:
+    out = np.zeros(len(ids), dtype=np.int64)
+    if counts:
+        keys = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+        pos = np.minimum(np.searchsorted(ids, keys), max(len(ids) - 1, 0))
+        hit = ids[pos] == keys if len(ids) else np.zeros(len(keys), dtype=bool)
+        out[pos[hit]] = values[hit]
+    return out
+
+
+# Reason slots in the order risk.customer_reasons adds them: it sorts by contribution, ties in
+# that order.
+_SLOTS = (
+    "alive",
+    "gap",
+    "spend",
+    "complaint",
+    "complaint",
+    "complaint",
+    "satisfaction",
+    "late",
+    "competitor",
+)
+
+
+def reasons_json(
+    *,
+    weights: dict[str, float],
+    p_alive: FloatArray,
+    days_since_last: IntArray,
+    gap_ratio: FloatArray,
+    own_gap: npt.NDArray[np.bool_],
+    spend_trend: FloatArray,
+    tickets: IntArray,
+    low_satisfaction: IntArray,
+    late_days: IntArray,
+    competitor: npt.NDArray[np.bool_],
+) -> list[str]:
+    """Every customer's ``risk.customer_reasons`` as JSON text, computed column by column: each
+    reason's text once per customer that has it, then the texts joined in contribution order
+    (one join per distinct order, not per customer)."""
+    n = len(p_alive)
+    present = np.zeros((n, len(_SLOTS)), dtype=bool)
+    strength = np.zeros((n, len(_SLOTS)))
+    texts: list[list[str] | None] = [None] * len(_SLOTS)
+
+    def slot(k: int, mask: npt.NDArray[np.bool_], value: FloatArray | float, text: list[str]) -> None:
+        present[:, k] = mask
+        strength[:, k] = value
+        full: list[str] = [""] * n
+        for i, t in zip(np.flatnonzero(mask).tolist(), text, strict=True):
+            full[i] = t
+        texts[k] = full
+
+    with np.errstate(invalid="ignore"):
+        m = ~np.isnan(p_alive) & (p_alive < risk.ALIVE_REASON_BELOW)
+        pct = np.rint(p_alive[m] * 100).astype(np.int64).tolist()
+        slot(0, m, 1.0 - p_alive, [f'{{"code": "alive", "pct": {v}}}' for v in pct])
+        m = ~np.isnan(gap_ratio) & (gap_ratio > 1.0)
+        code = np.where(own_gap[m], "gap", "gap_org").tolist()
+        text = [
+            f'{{"code": "{c}", "days": {d}, "ratio": {round(r, 1)!r}}}'
+            for c, d, r in zip(code, days_since_last[m].tolist(), gap_ratio[m].tolist(), strict=True)
+        ]
+        slot(1, m, np.minimum((gap_ratio - 1.0) / (risk.GAP_FULL_RATIO - 1.0), 1.0), text)
+        m = ~np.isnan(spend_trend) & (spend_trend < 0)
+        pct = np.rint(-spend_trend[m] * 100).astype(np.int64).tolist()
+        slot(2, m, np.minimum(-spend_trend, 1.0), [f'{{"code": "spend", "pct": {v}}}' for v in pct])
+    for j in range(3):
+        m = tickets[:, j] > 0
+        slot(3 + j, m, 1.0, [f'{{"code": "complaint", "ticket": {t}}}' for t in tickets[m, j].tolist()])
+    m = low_satisfaction > 0
+    slot(6, m, 1.0, [f'{{"code": "satisfaction", "n": {v}}}' for v in low_satisfaction[m].tolist()])
+    m = late_days > 0
+    text = [f'{{"code": "late", "days": {v}}}' for v in late_days[m].tolist()]
+    slot(7, m, np.minimum(late_days / risk.LATE_FULL_DAYS, 1.0), text)
+    slot(8, competitor, 1.0, ['{"code": "competitor"}'] * int(competitor.sum()))
+
+    contribution = np.array([weights.get(s, 0.0) for s in _SLOTS]) * strength
+    key = np.where(present, -contribution, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    seq = np.where(np.take_along_axis(present, order, axis=1), order, len(_SLOTS))
+    out = ["[]"] * n
+    any_reason = present.any(axis=1)
+    rows = np.flatnonzero(any_reason)
+    if len(rows) == 0:
+        return out
+    patterns, inverse = np.unique(seq[rows], axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    by_pattern = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[by_pattern], np.arange(len(patterns) + 1))
+    for p, pattern in enumerate(patterns.tolist()):
+        members = rows[by_pattern[bounds[p] : bounds[p + 1]]].tolist()
+        parts = [texts[k] for k in pattern if k < len(_SLOTS)]
+        for i in members:
+            out[i] = "[" + ", ".join([part[i] for part in parts]) + "]"  # type: ignore[index]
+    return out
+
+
+def risk_refresh(*, organisation: Organisation, as_of: dt.date, clock: Clock | None = None) -> dict[str, Any]:
     """Compute the risk snapshot of ``organisation`` as of ``as_of``, then settle win-backs (saves
     and expiries) and won-back losses up to that day. Running it again replaces the snapshot of
     that day; a failed run leaves a ``failed`` fill row and the previous complete day in use."""
@@ -170,7 +304,7 @@ def risk_refresh(*, organisation: Organisation, as_of: dt.date) -> dict[str, Any
         defaults={"status": RiskFill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
     )
     try:
-        result = _refresh(organisation, as_of, fill)
+        result = _refresh(organisation, as_of, fill, clock)
     except Exception:
         RiskFill.objects.filter(pk=fill.pk).update(status=RiskFill.Status.FAILED, finished_at=timezone.now())
         raise
@@ -178,38 +312,50 @@ def risk_refresh(*, organisation: Organisation, as_of: dt.date) -> dict[str, Any
 
 
 @transaction.atomic
-def _refresh(organisation: Organisation, as_of: dt.date, fill: RiskFill) -> dict[str, Any]:
+def _refresh(
+    organisation: Organisation, as_of: dt.date, fill: RiskFill, clock: Clock | None
+) -> dict[str, Any]:
+    from .nightly import lap
+
     settings = risk_settings(organisation)
     weights = settings["weights"]
-    customers = {
-        pk: (owner_id, store_id)
-        for pk, owner_id, store_id in Customer.objects.filter(
-            organisation=organisation, merged_into__isnull=True
-        )
+    # The customers still in the archive (not merged away, not erased), ordered by id.
+    kept = list(
+        Customer.objects.filter(organisation=organisation, merged_into__isnull=True)
         .exclude(status=Customer.Status.ERASED)
+        .order_by("id")
         .values_list("id", "owner_id", "store_id")
-    }
-    rows = [r for r in _purchase_rows(organisation, as_of) if r[0] in customers]
-    n = len(rows)
+    )
+    kept_ids = np.fromiter((c[0] for c in kept), dtype=np.int64, count=len(kept))
+    fig = _purchase_figures(purchase_arrays(organisation.pk, as_of))
+    at = np.minimum(np.searchsorted(kept_ids, fig["ids"]), max(len(kept_ids) - 1, 0))
+    keep = kept_ids[at] == fig["ids"] if len(kept_ids) else np.zeros(len(fig["ids"]), dtype=bool)
+    ids = fig["ids"][keep]
+    kept_at = at[keep].tolist()
+    n = len(ids)
     as_of_ord = as_of.toordinal()
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    first = np.fromiter((r[1].toordinal() for r in rows), dtype=np.int64, count=n)
-    last = np.fromiter((r[2].toordinal() for r in rows), dtype=np.int64, count=n)
-    days = np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)
-    last12 = np.fromiter((float(r[4] or 0) for r in rows), dtype=np.float64, count=n)
-    prev12 = np.fromiter((float(r[5] or 0) for r in rows), dtype=np.float64, count=n)
-    late = np.fromiter((as_of_ord - r[6].toordinal() if r[6] else 0 for r in rows), dtype=np.int64, count=n)
+    first, last, days = fig["first"][keep], fig["last"][keep], fig["days"][keep]
+    # Exact: cents over 100 give the double nearest the decimal sum, as float(Decimal) did.
+    last12 = fig["last12"][keep] / 100.0
+    prev12 = fig["prev12"][keep] / 100.0
+    due = fig["due"][keep]
+    late = np.where(due > 0, as_of_ord - due, 0)
     since = as_of_ord - last
-
-    p_alive, model = risk.p_alive_bgnbd(days, first, last, as_of_ord)
-    ratio, expected, own = risk.gap_ratios(since, days, last - first)
-    trend = risk.spend_trends(last12, prev12)
     tickets, low = _feedback_signals(organisation, as_of)
     competitors = _competitor_contacts(organisation, as_of)
-    id_list = ids.tolist()
-    complaints = np.fromiter((len(tickets.get(i, ())) for i in id_list), dtype=np.int64, count=n)
-    low_n = np.fromiter((low.get(i, 0) for i in id_list), dtype=np.int64, count=n)
-    competitor = np.fromiter((i in competitors for i in id_list), dtype=bool, count=n)
+    lap(clock, "read")
+
+    p_alive, model = risk.p_alive_bgnbd(days, first, last, as_of_ord)
+    lap(clock, "fit")
+    if model and not risk.dropout_identified(model):
+        # Everyone alive by the model (regular visits): the gap signal carries the drift alone.
+        weights = {**weights, "alive": 0.0}
+        model = {**model, "alive_signal_used": False}
+    ratio, expected, own = risk.gap_ratios(since, days, last - first)
+    trend = risk.spend_trends(last12, prev12)
+    complaints, first_tickets = _ticket_columns(ids, tickets)
+    low_n = _count_column(ids, low)
+    competitor = np.isin(ids, np.fromiter(competitors, dtype=np.int64, count=len(competitors)))
     scores = risk.risk_scores(
         risk.RiskInputs(
             p_alive=p_alive,
@@ -222,46 +368,42 @@ def _refresh(organisation: Organisation, as_of: dt.date, fill: RiskFill) -> dict
         ),
         weights,
     )
-
-    out = []
-    for k, cid in enumerate(id_list):
-        reasons = risk.customer_reasons(
-            p_alive=float(p_alive[k]),
-            days_since_last=int(since[k]),
-            gap_ratio=float(ratio[k]),
-            own_gap=bool(own[k]),
-            spend_trend=float(trend[k]),
-            complaint_tickets=tickets.get(cid, []),
-            low_satisfaction=int(low_n[k]),
-            late_days=int(late[k]),
-            competitor=bool(competitor[k]),
-            weights=weights,
-        )
-        owner_id, store_id = customers[cid]
-        out.append(
-            (
-                cid,
-                owner_id,
-                store_id,
-                int(scores[k]),
-                _opt(p_alive[k], 4),
-                int(since[k]),
-                _opt(ratio[k], 2),
-                _opt(trend[k], 4),
-                int(complaints[k]),
-                int(low_n[k]),
-                int(late[k]),
-                bool(competitor[k]),
-                reasons,
-            )
-        )
-    CustomerRisk.objects.filter(organisation=organisation, as_of=as_of).delete()
-    insert_rows(
-        CustomerRisk,
-        _SNAPSHOT_COLUMNS,
-        [(organisation.pk, as_of, *row) for row in out] if out else [],
+    reasons = reasons_json(
+        weights=weights,
+        p_alive=p_alive,
+        days_since_last=since,
+        gap_ratio=ratio,
+        own_gap=own,
+        spend_trend=trend,
+        tickets=first_tickets,
+        low_satisfaction=low_n,
+        late_days=late,
+        competitor=competitor,
     )
+    owners = [None if kept[i][1] is None else str(kept[i][1]) for i in kept_at]
+    stores = [None if kept[i][2] is None else str(kept[i][2]) for i in kept_at]
+    columns = [
+        str(organisation.pk),
+        as_of.isoformat(),
+        _texts(ids),
+        owners,
+        stores,
+        _texts(scores),
+        decimal_texts(p_alive, 4),
+        _texts(since),
+        decimal_texts(ratio, 2),
+        decimal_texts(trend, 4),
+        _texts(complaints),
+        _texts(low_n),
+        _texts(late),
+        ["t" if c else "f" for c in competitor.tolist()],
+        reasons,
+    ]
+    lap(clock, "compute")
+    CustomerRisk.objects.filter(organisation=organisation, as_of=as_of).delete()
+    write_columns(CustomerRisk, _SNAPSHOT_COLUMNS, columns)
     settled = _settle(organisation, as_of, settings["save_days"])
+    lap(clock, "write")
 
     at_risk = int((scores >= settings["threshold"]).sum())
     own_gaps = expected[own]

@@ -1,58 +1,60 @@
 """Background jobs of the analytics app. The periodic ones are declared here and nowhere else.
 
-Every night, for every organisation, the segment snapshot as of the local day is recomputed
-(:func:`~huitou.analytics.services.segments_refresh`); it replaces that day's rows, so a second
-run, or a run after a crash, does no harm.
+Every night one task per organisation runs the nightly analytics as of the local day
+(:func:`~huitou.analytics.nightly.nightly_run`: segments, then lifetime value, then risk). Each
+phase replaces its snapshot of that day and keeps a fill row, so a retry, a second run or a run
+after a crash resumes where the last one stopped and does no harm.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import Any
 
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 logger = logging.getLogger(__name__)
 
 # 02:15 Asia/Shanghai (no daylight saving) is 18:15 UTC, Huey's schedule being in UTC.
-SEGMENTS_AT_UTC = (18, 15)
+NIGHTLY_AT_UTC = (18, 15)
+# A failed organisation is tried again twice, ten minutes apart; the retry resumes at the phase
+# that failed (the fill rows say which are done).
+NIGHTLY_RETRIES = 2
+NIGHTLY_RETRY_DELAY_S = 600
 
 
-def segments_nightly() -> dict[str, int]:
-    """Refresh every organisation's segments as of today; one failure does not stop the others."""
+def nightly_organisation(organisation_id: int, as_of: dt.date) -> dict[str, Any]:
+    """The nightly analytics of one organisation (resumed when part of that day is already done)."""
     from huitou.accounts.models import Organisation
 
-    from .services import segments_refresh
+    from .nightly import nightly_run
 
-    today = timezone.localdate()
-    done = failed = 0
-    for org in Organisation.objects.order_by("id"):
-        try:
-            segments_refresh(organisation=org, as_of=today)
-            done += 1
-        except Exception:
-            failed += 1
-            logger.exception("segment refresh failed for organisation %s", org.slug)
-    return {"organisations": done, "failed": failed}
+    org = Organisation.objects.get(pk=organisation_id)
+    result = nightly_run(organisation=org, as_of=as_of)
+    logger.info("nightly analytics %s as of %s: %s", org.slug, as_of, result)
+    return result
 
 
-@db_periodic_task(crontab(minute=str(SEGMENTS_AT_UTC[1]), hour=str(SEGMENTS_AT_UTC[0])))
-def segments_nightly_task() -> None:
-    segments_nightly()
+@db_task(retries=NIGHTLY_RETRIES, retry_delay=NIGHTLY_RETRY_DELAY_S)
+def nightly_organisation_task(organisation_id: int, as_of: str) -> None:
+    nightly_organisation(organisation_id, dt.date.fromisoformat(as_of))
 
 
-# --- Crisis signals (DOMAIN §4): after the segments, 02:45 Asia/Shanghai.
-RISK_AT_UTC = (18, 45)
+def analytics_nightly(as_of: dt.date | None = None) -> dict[str, int]:
+    """Queue one nightly task per organisation (one organisation's failure does not touch the
+    others: each task fails and is retried on its own)."""
+    from huitou.accounts.models import Organisation
+
+    day = (as_of or timezone.localdate()).isoformat()
+    ids = list(Organisation.objects.order_by("id").values_list("id", flat=True))
+    for org_id in ids:
+        nightly_organisation_task(org_id, day)
+    return {"organisations": len(ids)}
 
 
-def risk_nightly() -> dict[str, int]:
-    """Refresh every organisation's risk snapshot as of today, settling saves and win-backs."""
-    from .risk_services import risk_refresh_all
-
-    return risk_refresh_all(as_of=timezone.localdate())
-
-
-@db_periodic_task(crontab(minute=str(RISK_AT_UTC[1]), hour=str(RISK_AT_UTC[0])))
-def risk_nightly_task() -> None:
-    risk_nightly()
+@db_periodic_task(crontab(minute=str(NIGHTLY_AT_UTC[1]), hour=str(NIGHTLY_AT_UTC[0])))
+def analytics_nightly_task() -> None:
+    analytics_nightly()

@@ -72,6 +72,7 @@ def risk_list_view(request: AuthedRequest) -> HttpResponse:
             "can_act": sel.can_act(viewer),
             "winback_form": WinBackForm(),
             "saves": saves,
+            "alive_signal_used": sel.alive_signal_used(viewer, day),
         },
     )
 

@@ -1,4 +1,4 @@
-"""``segments_refresh``, the nightly job and ``huitou segments``: exact figures on a hand-built set."""
+"""``segments_refresh`` and ``huitou segments``: exact figures on a hand-built set."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from huitou.analytics.models import CustomerSegment, SegmentFill
 from huitou.analytics.services import segments_refresh
-from huitou.analytics.tasks import segments_nightly
 from huitou.cli import main
 from huitou.customers.models import Customer
 
@@ -91,14 +90,6 @@ def test_policy_margin_basis_and_no_auto_tiers(seg_world):
     assert Customer.objects.get(pk=seg_world.e.pk).tier == "gold"
 
 
-def test_nightly_job_covers_every_organisation(seg_world, monkeypatch):
-    from django.utils import timezone
-
-    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: AS_OF)
-    assert segments_nightly() == {"organisations": 2, "failed": 0}
-    assert CustomerSegment.objects.get(customer=seg_world.x, as_of=AS_OF).tier == "gold"
-
-
 def test_cli_json(seg_world, capsys):
     assert main(["segments", "--org", "huanan", "--as-of", "2026-06-30", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -111,17 +102,3 @@ def test_cli_refuses_bad_input(seg_world, capsys):
     assert main(["segments", "--as-of", "30/06/2026"]) == 2
     assert main(["segments", "--org", "nope"]) == 2
     assert not CustomerSegment.objects.exists()
-
-
-def test_nightly_task_is_a_periodic_huey_task():
-    import datetime as dt
-
-    from huey.api import PeriodicTask
-
-    from huitou.analytics import tasks
-
-    task = tasks.segments_nightly_task.task_class()
-    assert isinstance(task, PeriodicTask)
-    # 02:15 in Asia/Shanghai is 18:15 UTC, the clock Huey's schedule runs on.
-    assert task.validate_datetime(dt.datetime(2026, 3, 10, 18, 15)) is True
-    assert task.validate_datetime(dt.datetime(2026, 3, 10, 2, 15)) is False

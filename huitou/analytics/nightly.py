@@ -1,0 +1,230 @@
+"""The nightly analytics run of one organisation: segments → lifetime value → risk, for one as-of day.
+
+Each phase is one service (``segments_refresh``, ``value_refresh``, ``risk_refresh``) that replaces
+its snapshot of that day in one transaction and keeps a fill-state row per organisation and day
+(``SegmentFill``, ``ValueFill``, ``RiskFill``). The fill rows are the run's progress: a run that
+stopped halfway (a crash, a killed worker) is resumed by running it again for the same day, which
+skips the phases already ``done`` and recomputes the rest; a phase that died inside its transaction
+left no rows behind, only a ``running`` or ``failed`` fill row. Phases run in order because a later
+one may read an earlier one's snapshot of the same day (the value snapshot copies the day's tiers:
+``DEPENDS``); a phase is recomputed whenever one it reads was, and is not run when one it reads
+failed.
+
+The lifetime-value phase runs when its service is installed (``huitou.analytics.value_services``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.util
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from huitou.accounts.models import Organisation
+
+logger = logging.getLogger(__name__)
+
+PHASES = ("segments", "value", "risk")
+# What each phase reads of the others' snapshots of the same day: the value snapshot copies the
+# day's tiers; the risk snapshot reads purchases, tickets and answers only.
+DEPENDS: dict[str, tuple[str, ...]] = {"segments": (), "value": ("segments",), "risk": ()}
+
+
+class Clock:
+    """Wall time of a service's parts (read, fit, compute, write), lap by lap.
+
+    A service calls ``lap("read")`` when its reading is over, and so on; the time since the previous
+    lap is added to that part. ``on_lap`` is called after each lap (the crash hook of the tests and
+    of the benchmark)."""
+
+    def __init__(self, on_lap: Callable[[str], None] | None = None) -> None:
+        self.parts: dict[str, float] = {}
+        self._on_lap = on_lap
+        self._t = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.parts[part] = self.parts.get(part, 0.0) + now - self._t
+        self._t = now
+        if self._on_lap is not None:
+            self._on_lap(part)
+
+
+def lap(clock: Clock | None, part: str) -> None:
+    if clock is not None:
+        clock.lap(part)
+
+
+@dataclass(frozen=True)
+class _Phase:
+    name: str
+    fill: type[models.Model]
+    refresh: Callable[..., dict[str, Any]]
+    snapshot: type[models.Model]
+
+
+def value_installed() -> bool:
+    return importlib.util.find_spec("huitou.analytics.value_services") is not None
+
+
+def phases() -> list[_Phase]:
+    """The phases of this installation, in order."""
+    from . import risk_services, services
+    from .models import CustomerRisk, CustomerSegment, RiskFill, SegmentFill
+
+    out = [_Phase("segments", SegmentFill, services.segments_refresh, CustomerSegment)]
+    if value_installed():
+        from . import models_value, value_services
+
+        out.append(
+            _Phase(
+                "value",
+                models_value.ValueFill,
+                value_services.value_refresh,
+                models_value.CustomerValue,
+            )
+        )
+    out.append(_Phase("risk", RiskFill, risk_services.risk_refresh, CustomerRisk))
+    return out
+
+
+# Crash hooks by phase name (tests and the benchmark kill a run inside a phase with them).
+_CRASH: dict[str, Callable[[str], None]] = {}
+
+
+@contextlib.contextmanager
+def crash_after_write(phase: str, exc: type[Exception]) -> Iterator[None]:
+    """Raise ``exc`` in ``phase`` right after its rows are written, before its fill row says done
+    (the worst moment: all the work is done and must be rolled back)."""
+
+    def hook(part: str) -> None:
+        if part == "write":
+            raise exc(f"simulated crash in {phase}")
+
+    _CRASH[phase] = hook
+    try:
+        yield
+    finally:
+        _CRASH.pop(phase, None)
+
+
+def _is_done(phase: _Phase, organisation: Organisation, as_of: dt.date) -> bool:
+    return phase.fill._default_manager.filter(  # type: ignore[attr-defined]
+        organisation=organisation, as_of=as_of, status="done"
+    ).exists()
+
+
+def nightly_status(*, organisation: Organisation, as_of: dt.date) -> dict[str, str]:
+    """Each phase's fill status for the day (``missing`` when it never started)."""
+    out = {}
+    for phase in phases():
+        status = (
+            phase.fill._default_manager.filter(organisation=organisation, as_of=as_of)  # type: ignore[attr-defined]
+            .values_list("status", flat=True)
+            .first()
+        )
+        out[phase.name] = status or "missing"
+    return out
+
+
+class NightlyIncomplete(RuntimeError):
+    """Some phases failed; ``report`` says which (and what the others did)."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        failed = [name for name, p in report["phases"].items() if p["status"] in ("failed", "blocked")]
+        super().__init__(f"nightly analytics of {report['organisation']} as of {report['as_of']}: {failed}")
+        self.report = report
+
+
+def nightly_run(*, organisation: Organisation, as_of: dt.date, force: bool = False) -> dict[str, Any]:
+    """Run (or resume) the nightly analytics of ``organisation`` as of ``as_of``.
+
+    A phase runs when it is not done for that day yet, when ``force``, or when a phase it reads
+    ran again in this run; otherwise it is skipped. Returns per phase its status (``done`` or
+    ``skipped``), seconds, customers and the read / fit / compute / write split of its time.
+
+    A failing phase (its fill row says ``failed``, its transaction left no rows) does not stop the
+    phases that do not read it; the ones that do are ``blocked``. At the end NightlyIncomplete is
+    raised (so the task is retried); running again resumes at the failed phases. The organisation's
+    purchases are read once for all the phases that use them (:func:`services.purchase_arrays`:
+    segments, value and risk each ask it for the organisation and day; inside ``shared_purchases()``
+    the second and third get the arrays the first read)."""
+    from .services import shared_purchases
+
+    with shared_purchases():
+        report = _run(organisation, as_of, force)
+    if any(p["status"] in ("failed", "blocked") for p in report["phases"].values()):
+        raise NightlyIncomplete(report)
+    return report
+
+
+def _run(organisation: Organisation, as_of: dt.date, force: bool) -> dict[str, Any]:
+    report: dict[str, Any] = {"organisation": organisation.slug, "as_of": as_of.isoformat(), "phases": {}}
+    ran: set[str] = set()
+    failed: set[str] = set()
+    t_run = time.perf_counter()
+    for phase in phases():
+        deps = [d for d in DEPENDS[phase.name] if d in report["phases"]]
+        if any(d in failed for d in deps):
+            failed.add(phase.name)
+            report["phases"][phase.name] = {"status": "blocked"}
+            continue
+        rerun = force or any(d in ran for d in deps)
+        if not rerun and _is_done(phase, organisation, as_of):
+            report["phases"][phase.name] = {"status": "skipped"}
+            continue
+        ran.add(phase.name)
+        kwargs: dict[str, Any] = {"organisation": organisation, "as_of": as_of}
+        clock = Clock(on_lap=_CRASH.get(phase.name))
+        if "clock" in inspect.signature(phase.refresh).parameters:
+            kwargs["clock"] = clock
+        t = time.perf_counter()
+        try:
+            result = phase.refresh(**kwargs)
+        except Exception as exc:
+            failed.add(phase.name)
+            logger.exception("nightly %s of %s as of %s failed", phase.name, organisation.slug, as_of)
+            report["phases"][phase.name] = {
+                "status": "failed",
+                "seconds": round(time.perf_counter() - t, 3),
+                "error": f"{exc.__class__.__name__}: {str(exc)[:300]}",
+                "parts": {k: round(v, 3) for k, v in clock.parts.items()},
+            }
+            continue
+        seconds = time.perf_counter() - t
+        entry: dict[str, Any] = {
+            "status": "done",
+            "seconds": round(seconds, 3),
+            "customers": result.get("customers"),
+            "parts": {k: round(v, 3) for k, v in clock.parts.items()},
+        }
+        if clock.parts:
+            entry["parts"]["other"] = round(max(seconds - sum(clock.parts.values()), 0.0), 3)
+        report["phases"][phase.name] = entry
+    report["seconds"] = round(time.perf_counter() - t_run, 3)
+    return report
+
+
+def snapshot_counts(*, organisation_id: int, as_of: dt.date) -> dict[str, int]:
+    """Rows of each phase's snapshot for the day (the benchmark's and the tests' check)."""
+    return {
+        phase.name: phase.snapshot._default_manager.filter(  # type: ignore[attr-defined]
+            organisation_id=organisation_id, as_of=as_of
+        ).count()
+        for phase in phases()
+    }
+
+
+def snapshots_clear(*, organisation: Organisation, as_of: dt.date) -> None:
+    """Delete the day's snapshots and fill rows (the benchmark's cold start)."""
+    for phase in reversed(phases()):
+        phase.snapshot._default_manager.filter(organisation=organisation, as_of=as_of).delete()  # type: ignore[attr-defined]
+        phase.fill._default_manager.filter(organisation=organisation, as_of=as_of).delete()  # type: ignore[attr-defined]
