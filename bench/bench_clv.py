@@ -69,6 +69,7 @@ _LIFETIMES_SCRIPT = r"""
 import json, sys, time, warnings
 import numpy as np
 warnings.simplefilter("ignore")
+import lifetimes, pandas, scipy
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 d = np.load(sys.argv[1])
 x, t_x, T, m = d["frequency"], d["recency"], d["T"], d["monetary_value"]
@@ -83,6 +84,8 @@ print(json.dumps({
     "gg": {k: float(v) for k, v in gg.params_.items()},
     "bg_seconds": t1 - t0,
     "gg_seconds": t2 - t1,
+    "versions": {"lifetimes": lifetimes.__version__, "numpy": np.__version__, "pandas": pandas.__version__,
+                 "scipy": scipy.__version__},
 }))
 """
 
@@ -127,6 +130,7 @@ def run(n_customers: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
     t2 = time.perf_counter()
     unique_rows = len(compress_rows(x, t_x, T)[1])
     report: dict[str, Any] = {
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "customers": n_customers,
         "repeat_customers": int(keep.sum()),
         "distinct_summary_rows": unique_rows,
@@ -159,12 +163,99 @@ def run(n_customers: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
     }
     report["relative_parameter_difference"] = rel
     report["max_relative_parameter_difference"] = max(rel.values())
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     report["speedup"] = {
         "bg": theirs["bg_seconds"] / (t1 - t0),
         "gg": theirs["gg_seconds"] / (t2 - t1),
         "total": theirs["total_seconds"] / (t2 - t0),
     }
     return report
+
+
+SPEEDUP_TARGET = 20.0
+AGREEMENT_TARGET = 1e-4
+
+
+def render(r: dict[str, Any]) -> str:
+    """The report section: times, speed-up, parameters side by side, log-likelihoods."""
+    ours = r["ours"]
+    out = [
+        f"BG/NBD and Gamma-Gamma fitted on {r['customers']:,} simulated customers "
+        f"({r['repeat_customers']:,} with a repeat purchase; {r['distinct_summary_rows']:,} distinct "
+        "(frequency, recency, T) rows), daily time unit, two-year window, in one run: ours "
+        "(`huitou/analytics/clv.py`) in this process, lifetimes in its own interpreter on the same "
+        "arrays (its start-up and imports not timed). BLAS single-threaded on both sides. "
+        "Module: `bench/bench_clv.py`.\n"
+    ]
+    theirs = r.get("lifetimes")
+    if not isinstance(theirs, dict):
+        out.append(
+            f"lifetimes: {theirs}. Ours: BG/NBD {ours['bg_seconds']:.3f} s, Gamma-Gamma "
+            f"{ours['gg_seconds']:.3f} s.\n"
+        )
+        return "\n".join(out)
+    versions = ", ".join(f"{k} {v}" for k, v in theirs.get("versions", {}).items())
+    speed = r["speedup"]["total"]
+    worst = r["max_relative_parameter_difference"]
+    verdict = "met" if speed >= SPEEDUP_TARGET and worst <= AGREEMENT_TARGET else "NOT met"
+    out.append(
+        f"**{speed:.0f}× faster than lifetimes ({ours['total_seconds']:.2f} s against "
+        f"{theirs['total_seconds']:.1f} s), parameters within {worst:.1e} relative** — target ≥ "
+        f"{SPEEDUP_TARGET:.0f}× with the same parameters to {AGREEMENT_TARGET:.0e}: {verdict}. "
+        f"lifetimes side: {versions}. Load average before / after: "
+        f"{' / '.join(str(x) for x in r.get('load_average_before', []))} → "
+        f"{' / '.join(str(x) for x in r.get('load_average_after', []))}.\n"
+    )
+    out.append(
+        _table(
+            [
+                "model",
+                "ours (s)",
+                "lifetimes (s)",
+                "speed-up",
+                "log-likelihood, ours",
+                "log-likelihood, lifetimes",
+            ],
+            [
+                (
+                    name,
+                    f"{ours[f'{key}_seconds']:.3f}",
+                    f"{theirs[f'{key}_seconds']:.2f}",
+                    f"{r['speedup'][key]:.0f}×",
+                    f"{ours[f'{key}_log_likelihood']:,.4f}",
+                    f"{theirs[f'{key}_log_likelihood']:,.4f}",
+                )
+                for name, key in (("BG/NBD", "bg"), ("Gamma-Gamma", "gg"))
+            ],
+        )
+    )
+    out.append("")
+    rows = []
+    for key in ("bg", "gg"):
+        for param, value in ours[key].items():
+            rows.append(
+                (
+                    f"{key}.{param}",
+                    f"{r['true'][key][param]:g}",
+                    f"{value:.8g}",
+                    f"{theirs[key][param]:.8g}",
+                    f"{r['relative_parameter_difference'][f'{key}.{param}']:.1e}",
+                )
+            )
+    out.append(_table(["parameter", "simulated", "ours", "lifetimes", "relative difference"], rows))
+    out.append(
+        "\nThe log-likelihoods are both evaluated with our likelihood at each side's optimum. Why it is "
+        "fast: identical summary rows are fitted once with a weight (the compression above), every "
+        "term depending on the frequency alone is evaluated once per distinct frequency, the "
+        "gradients are analytic (L-BFGS-B needs ~20 passes, no finite differences), and the passes "
+        "run in cache-sized chunks.\n"
+    )
+    return "\n".join(out)
+
+
+def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def main() -> None:
