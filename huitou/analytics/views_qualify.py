@@ -188,7 +188,7 @@ def qualify_time_view(request: AuthedRequest) -> HttpResponseBase:
             {"label": labels[i], "data": [round(r.shares[i], 1) for r in split.rows]} for i in range(3)
         ],
         "targets": list(split.targets),
-        "y": _("% of the time"),
+        "y": _("Share of the time (%)"),
     }
     query = {k: v for k, v in request.GET.items() if k in {"start", "end", "store", "team", "rep"} and v}
     return render(
