@@ -169,6 +169,8 @@ class Customer(TimeStampedModel):
             models.Index(fields=["organisation", "customer_type", "id"], name="cust_org_type_idx"),
             models.Index(fields=["organisation", "source", "id"], name="cust_org_source_idx"),
             models.Index(fields=["organisation", "updated_at"], name="cust_org_updated_idx"),
+            # New prospects per period (the sales funnel of the account reports).
+            models.Index(fields=["organisation", "created_at"], name="cust_org_created_idx"),
             models.Index(fields=["name", "birthday"], name="cust_name_birthday_idx"),
             models.Index(fields=["phone"], name="cust_phone_idx"),
         ]
@@ -393,6 +395,14 @@ class Purchase(TimeStampedModel):
         indexes = [
             # Covering for per-customer count / last day / sum (LIMITS.md: covering beats a walk).
             models.Index(fields=["customer", "ordered_on", "amount"], name="purchase_customer_day_idx"),
+            # Receivables (account reports): only the sales not yet paid in full, which in a
+            # healthy archive are a small share of the rows.
+            models.Index(
+                fields=["organisation", "payment_due_on"],
+                name="purchase_open_idx",
+                condition=models.Q(paid_amount__lt=models.F("amount")),
+                include=["ordered_on", "amount", "paid_amount", "store", "rep"],
+            ),
             models.Index(fields=["organisation", "ordered_on"], name="purchase_org_day_idx"),
             models.Index(fields=["rep", "ordered_on"], name="purchase_rep_day_idx"),
             # Partial, so imports of purchases without these dates pay nothing (the plan's cadences).
