@@ -484,7 +484,10 @@ def section_value(viewer: User, today: dt.date) -> Section:
         )
         if rows
         else None,
-        note=_("Total expected lifetime value of the customers of each tier."),
+        note=_(
+            "Figures: the total expected lifetime value of each tier's customers; "
+            "chart: the mean per customer."
+        ),
     )
 
 
