@@ -204,18 +204,7 @@ def run(
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     sqlite_path = workdir / f"nightly-{customers}.sqlite3"
-    fresh = True
-    if backend == "postgresql":
-        if reuse and bench_plan.pg_database_exists(server_url, DB_NAME):
-            fresh = False
-        else:
-            bench_plan.pg_recreate(server_url, DB_NAME)
-    elif reuse and sqlite_path.exists():
-        fresh = False
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
-    bench_plan.setup_django(backend, server_url, sqlite_path, DB_NAME)
+    fresh = bench_plan.open_database(backend, server_url, sqlite_path, reuse=reuse, db_name=DB_NAME)
     out: dict[str, Any] = {
         "backend": backend,
         "customers": customers,

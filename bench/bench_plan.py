@@ -159,6 +159,27 @@ def pg_recreate(server_url: str, db_name: str = DB_NAME) -> None:
 # The scale set
 
 
+def open_database(
+    backend: str, server_url: str, sqlite_path: Path, *, reuse: bool, db_name: str = DB_NAME
+) -> bool:
+    """Connect Django to the bench database, kept when ``reuse`` and it exists, otherwise made
+    anew (PostgreSQL: dropped and created; SQLite: the file and its journals removed). Returns
+    whether it is fresh, i.e. the scale set still has to be built."""
+    fresh = True
+    if backend == "postgresql":
+        if reuse and pg_database_exists(server_url, db_name):
+            fresh = False
+        else:
+            pg_recreate(server_url, db_name)
+    elif reuse and sqlite_path.exists():
+        fresh = False
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
+    setup_django(backend, server_url, sqlite_path, db_name=db_name)
+    return fresh
+
+
 def _execute(sql: str) -> None:
     """Run a statement without parameters (so '%' in the SQL is the modulo operator)."""
     from django.db import connection
@@ -509,18 +530,7 @@ def run(
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     sqlite_path = workdir / f"plan-{customers}.sqlite3"
-    fresh = True
-    if backend == "postgresql":
-        if reuse and pg_database_exists(server_url):
-            fresh = False
-        else:
-            pg_recreate(server_url)
-    elif reuse and sqlite_path.exists():
-        fresh = False
-    elif sqlite_path.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
-    setup_django(backend, server_url, sqlite_path)
+    fresh = open_database(backend, server_url, sqlite_path, reuse=reuse)
     out: dict[str, Any] = {
         "backend": backend,
         "customers": customers,

@@ -1465,18 +1465,7 @@ def run(
     workdir.mkdir(parents=True, exist_ok=True)
     sqlite_path = workdir / f"referrals-{customers}.sqlite3"
     build_file = workdir / f"build-{backend}-{customers}.json"
-    fresh = True
-    if backend == "postgresql":
-        if reuse and bp.pg_database_exists(server_url, db_name):
-            fresh = False
-        else:
-            bp.pg_recreate(server_url, db_name)
-    elif reuse and sqlite_path.exists():
-        fresh = False
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
-    bp.setup_django(backend, server_url, sqlite_path, db_name=db_name)
+    fresh = bp.open_database(backend, server_url, sqlite_path, reuse=reuse, db_name=db_name)
     from django.db import connection
 
     out: dict[str, Any] = {
