@@ -187,7 +187,14 @@ class Referral(models.Model):
                 include=["rep", "store", "stage", "verified_at", "contacted_at", "quoted_at", "id"],
             ),
             models.Index(fields=["organisation", "review", "submitted_at"], name="ref_org_review_idx"),
-            models.Index(fields=["rep", "stage", "submitted_at"], name="ref_rep_stage_idx"),
+            # A rep's tabs and lists; the store and organisation ride along so that a manager's
+            # count of the team's leads outside the store is an index-only scan (the heap visits
+            # of a bitmap scan over every team lead took 450 ms at 1M referrals).
+            models.Index(
+                fields=["rep", "stage", "submitted_at"],
+                name="ref_rep_stage_idx",
+                include=["store", "organisation"],
+            ),
             models.Index(fields=["store", "submitted_at"], name="ref_store_submitted_idx"),
             models.Index(fields=["referrer", "submitted_at"], name="ref_referrer_idx"),
             models.Index(fields=["customer"], name="ref_customer_idx"),
@@ -196,7 +203,11 @@ class Referral(models.Model):
             models.Index(fields=["organisation", "verified_at"], name="ref_org_verified_idx"),
             models.Index(fields=["organisation", "closed_at"], name="ref_org_closed_idx"),
             # A store's pipeline tabs and lists (a manager's and store DCRC's scope).
-            models.Index(fields=["store", "stage", "submitted_at"], name="ref_store_stage_idx"),
+            models.Index(
+                fields=["store", "stage", "submitted_at"],
+                name="ref_store_stage_idx",
+                include=["organisation"],
+            ),
             # The referral curve and quota reads by the sale a referral counts toward.
             models.Index(fields=["organisation", "sale_day"], name="ref_org_sale_day_idx"),
             # The scorecard's faked referrals by the day they were found (few rows).

@@ -52,6 +52,30 @@ def _own_scope(viewer: User) -> Q | None:
     return None
 
 
+def referral_scope_parts(viewer: User) -> list[Q]:
+    """The viewer's scope as disjoint parts whose union is ``referral_scope``, for counts.
+
+    A manager who sees their team's reps and their store has an OR of two indexed conditions; a
+    database answers a capped count of an OR by building the bitmap of every matching row first
+    (594 ms for one manager at 1M referrals), while each part alone is a capped walk of one index
+    (``ref_store_stage_idx``, ``ref_rep_stage_idx``). The team part leaves out the store's rows,
+    so the parts' counts add up to the scope's count.
+    """
+    own = _own_scope(viewer)
+    if own is None:
+        return [permissions.NOTHING]
+    if viewer.role == MANAGER and viewer.store_id:
+        policy = viewer.organisation.policy  # type: ignore[union-attr]
+        if policy.people.manager_sees_whole_store:
+            org = Q(organisation_id=viewer.organisation_id)
+            team = list(User.objects.filter(team__manager_id=viewer.pk).values_list("pk", flat=True))
+            store = org & Q(store_id=viewer.store_id)
+            if not team:
+                return [store]
+            return [store, org & Q(rep_id__in=team) & ~Q(store_id=viewer.store_id)]
+    return [own]
+
+
 def referral_scope(viewer: User) -> Q:
     q = _own_scope(viewer)
     return permissions.NOTHING if q is None else q

@@ -60,7 +60,7 @@ from .models import (
     Reward,
     Stage,
 )
-from .selectors import referral_card_queryset, referral_queryset
+from .selectors import referral_card_queryset, referral_queryset, referral_scope_parts
 
 if TYPE_CHECKING:
     from huitou.accounts.models import Organisation, User
@@ -1157,8 +1157,14 @@ def search_condition(q: str, region: str = "CN") -> Q | None:
     return Q(name__contains=text)
 
 
-def _lead_filtered(viewer: User, filters: LeadFilters, *, stage: bool = True) -> QuerySet[Referral]:
+def _lead_filtered(
+    viewer: User, filters: LeadFilters, *, stage: bool = True, scope: Q | None = None
+) -> QuerySet[Referral]:
+    """The viewer's leads under ``filters``; ``scope`` (one of ``referral_scope_parts``) narrows
+    them to one part of the viewer's scope."""
     qs = _leads(viewer)
+    if scope is not None:
+        qs = qs.filter(scope)
     if stage and filters.stage:
         qs = qs.filter(stage=filters.stage)
     if filters.store_id:
@@ -1241,16 +1247,20 @@ def referral_stage_counts(viewer: User, filters: LeadFilters) -> dict[str, int]:
     kept for a minute or until the next change of a referral in the organisation."""
 
     def count() -> dict[str, int]:
-        base = _lead_filtered(viewer, filters, stage=False).order_by()
+        # One capped count per stage and part of the scope (``selectors.referral_scope_parts``:
+        # disjoint, so their counts add up), each a walk of one index that stops at the cap.
         parts, params = [], []
-        for i, code in enumerate(Stage.values):
-            sql, sub = base.filter(stage=code).values("pk")[: COUNT_CAP + 1].query.sql_with_params()
-            parts.append(f"SELECT %s, COUNT(*) FROM ({sql}) s{i}")  # noqa: S608 - the ORM's SQL
-            params.extend([code, *sub])
+        for j, scope in enumerate(referral_scope_parts(viewer)):
+            base = _lead_filtered(viewer, filters, stage=False, scope=scope).order_by()
+            for i, code in enumerate(Stage.values):
+                sql, sub = base.filter(stage=code).values("pk")[: COUNT_CAP + 1].query.sql_with_params()
+                parts.append(f"SELECT %s, COUNT(*) FROM ({sql}) s{j}_{i}")  # noqa: S608 - the ORM's SQL
+                params.extend([code, *sub])
         counts = dict.fromkeys(Stage.values, 0)
         with connection.cursor() as cur:
             cur.execute(" UNION ALL ".join(parts), params)
-            counts.update({str(stage): int(n) for stage, n in cur.fetchall()})
+            for stage, n in cur.fetchall():
+                counts[str(stage)] = min(counts[str(stage)] + int(n), COUNT_CAP + 1)
         return counts
 
     key = _count_key(viewer, "stages", dataclasses.replace(filters, stage=""))

@@ -13,7 +13,7 @@ from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from huitou.customers.models import Customer, CustomerPhone, Purchase
 from huitou.referrals import fraud
 from huitou.referrals import services as svc
-from huitou.referrals.models import Referral, ReferralEvent, Reward
+from huitou.referrals.models import Referral, ReferralEvent, Reward, Stage
 from huitou.referrals.tests.factories import ReferralFactory
 from tests.factories import CustomerFactory, ProductFactory, PurchaseFactory, UserFactory
 
@@ -878,3 +878,57 @@ def test_user_who_left_sees_nothing(org_world):
     with pytest.raises(NotFound):
         svc.referral_advance(actor=gone, referral_id=r.pk, to="contacted")
     assert Purchase.objects.count() == 0
+
+
+# --- stage counts -----------------------------------------------------------------------------
+
+
+def _scope_counts(viewer) -> dict[str, int]:
+    """What the list shows per stage: the viewer's scope counted plainly, one query per stage."""
+    from huitou.referrals.selectors import referral_queryset
+
+    qs = referral_queryset(viewer)
+    return {code: qs.filter(stage=code).count() for code in Stage.values}
+
+
+def test_a_managers_stage_counts_add_the_team_and_the_store_without_counting_twice(org_world):
+    from django.core.cache import cache
+
+    w = org_world
+    # rep1's leads in their own store (team and store: must count once), rep2's lead taken in the
+    # other store (team only), rep3's in manager1's store (store only), rep3's in their own
+    # store (neither) and rep1's with no store on the row (team only).
+    lead(w, stage="submitted")
+    lead(w, stage="submitted")
+    lead(w, stage="verified", rep=w.rep2, store=w.s2)
+    lead(w, stage="verified", rep=w.rep3, store=w.s1)
+    lead(w, stage="won", rep=w.rep3)
+    lead(w, stage="lost", store=None)
+    cache.clear()
+    counts = svc.referral_stage_counts(w.manager1, svc.LeadFilters())
+    assert counts == _scope_counts(w.manager1)
+    assert (counts["submitted"], counts["verified"], counts["won"], counts["lost"]) == (2, 2, 0, 1)
+
+    # Without the store, the team's leads alone.
+    data = dict(w.org.policy_data or {})
+    data["people"] = {**data.get("people", {}), "manager_sees_whole_store": False}
+    w.org.policy_data = data
+    w.org.save(update_fields=["policy_data"])
+    manager = type(w.manager1).objects.get(pk=w.manager1.pk)
+    cache.clear()
+    counts = svc.referral_stage_counts(manager, svc.LeadFilters())
+    assert counts == _scope_counts(manager)
+    assert (counts["submitted"], counts["verified"], counts["lost"]) == (2, 1, 1)
+
+
+def test_stage_counts_stop_one_past_the_cap_across_the_parts_of_a_scope(org_world, monkeypatch):
+    from django.core.cache import cache
+
+    w = org_world
+    monkeypatch.setattr(svc, "COUNT_CAP", 2)
+    for _ in range(2):
+        lead(w, stage="submitted")  # the store's part: 2
+        lead(w, stage="submitted", rep=w.rep2, store=w.s2)  # the team's part: 2
+    cache.clear()
+    assert svc.referral_stage_counts(w.manager1, svc.LeadFilters())["submitted"] == 3  # shown "2+"
+    assert _scope_counts(w.manager1)["submitted"] == 4
