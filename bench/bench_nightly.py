@@ -168,6 +168,7 @@ def time_run(
         result = exc.report
     out["seconds"] = round(time.perf_counter() - t, 2)
     out["phases"] = result["phases"]
+    out["parallel"] = bool(result.get("parallel"))
     out["load_after"] = _load()
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     log(f"{label}: {out['seconds']} s {json.dumps(result['phases'], ensure_ascii=False)[:400]}")
@@ -271,7 +272,14 @@ def render(results: list[dict[str, Any]], failures: list[str] | None = None) -> 
             f"{r['target_s']:.0f} s on 2 cores: {verdict}. The first run (no snapshot of the bench day yet) "
             f"took {first['seconds']} s. Snapshot rows written per day: "
             + ", ".join(f"{k} {v:,}" for k, v in r["snapshot_rows"].items())
-            + f". Peak RSS {r['peak_rss_mb']} MB.\n"
+            + f". Peak RSS {r['peak_rss_mb']} MB. "
+            + (
+                "Phases that do not read each other ran at the same time (segments then value on one "
+                "connection, risk on another), so a run's total is less than the sum of its phases."
+                if steady.get("parallel")
+                else "Phases ran one after the other."
+            )
+            + "\n"
         )
         table = []
         for run in r["runs"]:

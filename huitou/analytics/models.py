@@ -1,22 +1,47 @@
-"""Segmentation snapshots (STYLE habit 9): one row per customer and as-of date, plus a fill state."""
+"""Segmentation snapshots (STYLE habit 9): one row per customer and as-of date, plus a fill state.
+
+The snapshot tables (``CustomerSegment``, ``CustomerRisk``, ``models_value.CustomerValue``) declare
+their foreign keys without a database constraint (``db_constraint=False``): the nightly run writes
+a million rows of each per organisation and day, and the database's check of every key of every
+row cost ~16 s per snapshot at commit (deferred checks, measured in ``bench/nightly_notes.md``).
+The rows are written only by the services from customers they have just read, and deleting a
+customer, user, store or organisation through Django still removes (or clears) their snapshot rows:
+``on_delete`` is carried out by Django's collector, not by the database.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+def snapshot_key(to: str, *, optional: bool = False) -> models.ForeignKey[Any, Any]:
+    """A snapshot row's key: no index of its own (the snapshot's indexes lead with it) and no
+    database constraint (see the module's docstring). An optional key (the rep or store copied at
+    the time of the run) is cleared when its row goes; the others go with their row."""
+    if optional:
+        return models.ForeignKey(
+            to,
+            on_delete=models.SET_NULL,
+            null=True,
+            blank=True,
+            related_name="+",
+            db_index=False,
+            db_constraint=False,
+        )
+    return models.ForeignKey(
+        to, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+
+
 class CustomerSegment(models.Model):
     """A customer's RFM scores, value tier and suggested type as of one day."""
 
-    organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    organisation = snapshot_key("accounts.Organisation")
+    customer = snapshot_key("customers.Customer")
     as_of = models.DateField(_("as of"))
     recency_days = models.PositiveIntegerField(_("days since the last purchase"))
     frequency = models.PositiveIntegerField(_("purchase days"))
@@ -36,8 +61,9 @@ class CustomerSegment(models.Model):
         indexes = [models.Index(fields=["organisation", "as_of", "tier"], name="segment_org_asof_tier_idx")]
 
 
-class SegmentFill(models.Model):
-    """Fill state of one organisation's segment snapshot for one as-of date."""
+class FillState(models.Model):
+    """Fill state of one organisation's snapshot for one as-of date: the nightly run's progress
+    (``nightly``) and what the snapshot's pages read without reading its rows (``summary``)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
@@ -52,9 +78,17 @@ class SegmentFill(models.Model):
     started_at = models.DateTimeField(_("started"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     customers = models.PositiveIntegerField(_("customers"), default=0)
-    tiers_changed = models.PositiveIntegerField(_("tiers changed"), default=0)
-    # The whole organisation's Pareto curves and top-20% shares, so the owner's page reads no rows.
     summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class SegmentFill(FillState):
+    """Fill state of one organisation's segment snapshot for one as-of date."""
+
+    tiers_changed = models.PositiveIntegerField(_("tiers changed"), default=0)
+    # summary: the whole organisation's Pareto curves and top-20% shares.
 
     class Meta:
         verbose_name = _("segment fill")
@@ -71,18 +105,10 @@ class CustomerRisk(models.Model):
     go through the customer's current owner and store.
     """
 
-    organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    owner = models.ForeignKey(
-        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
-    )
-    store = models.ForeignKey(
-        "accounts.Store", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
-    )
+    organisation = snapshot_key("accounts.Organisation")
+    customer = snapshot_key("customers.Customer")
+    owner = snapshot_key("accounts.User", optional=True)
+    store = snapshot_key("accounts.Store", optional=True)
     as_of = models.DateField(_("as of"))
     score = models.PositiveSmallIntegerField(_("risk score"))
     # Decimals, not floats: core.bulk's COPY writer turns FloatField values into integers.
@@ -114,25 +140,11 @@ class CustomerRisk(models.Model):
         ]
 
 
-class RiskFill(models.Model):
+class RiskFill(FillState):
     """Fill state of one organisation's risk snapshot for one as-of date."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
-
-    organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    as_of = models.DateField(_("as of"))
-    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField(_("started"))
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    customers = models.PositiveIntegerField(_("customers"), default=0)
     at_risk = models.PositiveIntegerField(_("at risk"), default=0)
-    # The fitted BG/NBD parameters, the organisation's median gap and the weights used.
-    summary = models.JSONField(default=dict, blank=True)
+    # summary: the fitted BG/NBD parameters, the organisation's median gap and the weights used.
 
     class Meta:
         verbose_name = _("risk fill")

@@ -22,6 +22,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -156,30 +157,95 @@ def nightly_run(*, organisation: Organisation, as_of: dt.date, force: bool = Fal
     raised (so the task is retried); running again resumes at the failed phases. The organisation's
     purchases are read once for all the phases that use them (:func:`services.purchase_arrays`:
     segments, value and risk each ask it for the organisation and day; inside ``shared_purchases()``
-    the second and third get the arrays the first read)."""
-    from .services import shared_purchases
+    the second and third get the arrays the first read).
 
+    On PostgreSQL, outside a transaction, phases that do not read each other run at the same time
+    (``lanes``: segments then value in one, risk in another, each with its own connection): one
+    lane's database writes a snapshot while the other computes in Python, so the run uses both
+    cores of a small machine. Elsewhere (SQLite allows one writer; inside a transaction another
+    connection would not see its rows) the phases run one after the other; the results are the
+    same either way."""
+    from .services import purchase_arrays, shared_purchases
+
+    report: dict[str, Any] = {"organisation": organisation.slug, "as_of": as_of.isoformat(), "phases": {}}
+    t_run = time.perf_counter()
     with shared_purchases():
-        report = _run(organisation, as_of, force)
+        lanes = _lanes(phases())
+        if len(lanes) > 1 and _parallel_allowed():
+            if force or not all(_is_done(p, organisation, as_of) for p in phases()):
+                # Read once, before the lanes start, so that they share the arrays.
+                purchase_arrays(int(organisation.pk), as_of)
+            report["parallel"] = True
+            with ThreadPoolExecutor(max_workers=len(lanes) - 1, thread_name_prefix="nightly") as pool:
+                others = [
+                    pool.submit(_lane_in_thread, lane, organisation, as_of, force) for lane in lanes[1:]
+                ]
+                results = [_run(lanes[0], organisation, as_of, force)] + [f.result() for f in others]
+        else:
+            report["parallel"] = False
+            results = [_run(lane, organisation, as_of, force) for lane in lanes]
+    done = {name: entry for result in results for name, entry in result.items()}
+    report["phases"] = {p.name: done[p.name] for p in phases()}
+    report["seconds"] = round(time.perf_counter() - t_run, 3)
     if any(p["status"] in ("failed", "blocked") for p in report["phases"].values()):
         raise NightlyIncomplete(report)
     return report
 
 
-def _run(organisation: Organisation, as_of: dt.date, force: bool) -> dict[str, Any]:
-    report: dict[str, Any] = {"organisation": organisation.slug, "as_of": as_of.isoformat(), "phases": {}}
+def _lanes(installed: list[_Phase]) -> list[list[_Phase]]:
+    """The phases grouped so that no phase reads one of another group (``DEPENDS``, followed both
+    ways), each group in the order of ``PHASES``."""
+    lane_of: dict[str, int] = {}
+    lanes: list[list[_Phase]] = []
+    for phase in installed:
+        linked = {lane_of[d] for d in DEPENDS[phase.name] if d in lane_of}
+        if not linked:
+            lane_of[phase.name] = len(lanes)
+            lanes.append([phase])
+            continue
+        keep, *merge = sorted(linked)
+        for other in reversed(merge):
+            for moved in lanes[other]:
+                lane_of[moved.name] = keep
+            lanes[keep].extend(lanes[other])
+            lanes[other] = []
+        lane_of[phase.name] = keep
+        lanes[keep].append(phase)
+    order = {name: i for i, name in enumerate(PHASES)}
+    return [sorted(lane, key=lambda p: order[p.name]) for lane in lanes if lane]
+
+
+def _parallel_allowed() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _lane_in_thread(
+    lane: list[_Phase], organisation: Organisation, as_of: dt.date, force: bool
+) -> dict[str, Any]:
+    from django.db import connections
+
+    try:
+        return _run(lane, organisation, as_of, force)
+    finally:
+        connections.close_all()  # this thread's own connections
+
+
+def _run(lane: list[_Phase], organisation: Organisation, as_of: dt.date, force: bool) -> dict[str, Any]:
+    """Run one lane's phases in order; returns their report entries by phase name."""
+    entries: dict[str, Any] = {}
     ran: set[str] = set()
     failed: set[str] = set()
-    t_run = time.perf_counter()
-    for phase in phases():
-        deps = [d for d in DEPENDS[phase.name] if d in report["phases"]]
+    for phase in lane:
+        deps = [d for d in DEPENDS[phase.name] if d in entries]
         if any(d in failed for d in deps):
             failed.add(phase.name)
-            report["phases"][phase.name] = {"status": "blocked"}
+            entries[phase.name] = {"status": "blocked"}
             continue
         rerun = force or any(d in ran for d in deps)
         if not rerun and _is_done(phase, organisation, as_of):
-            report["phases"][phase.name] = {"status": "skipped"}
+            entries[phase.name] = {"status": "skipped"}
             continue
         ran.add(phase.name)
         kwargs: dict[str, Any] = {"organisation": organisation, "as_of": as_of}
@@ -192,7 +258,7 @@ def _run(organisation: Organisation, as_of: dt.date, force: bool) -> dict[str, A
         except Exception as exc:
             failed.add(phase.name)
             logger.exception("nightly %s of %s as of %s failed", phase.name, organisation.slug, as_of)
-            report["phases"][phase.name] = {
+            entries[phase.name] = {
                 "status": "failed",
                 "seconds": round(time.perf_counter() - t, 3),
                 "error": f"{exc.__class__.__name__}: {str(exc)[:300]}",
@@ -208,9 +274,8 @@ def _run(organisation: Organisation, as_of: dt.date, force: bool) -> dict[str, A
         }
         if clock.parts:
             entry["parts"]["other"] = round(max(seconds - sum(clock.parts.values()), 0.0), 3)
-        report["phases"][phase.name] = entry
-    report["seconds"] = round(time.perf_counter() - t_run, 3)
-    return report
+        entries[phase.name] = entry
+    return entries
 
 
 def snapshot_counts(*, organisation_id: int, as_of: dt.date) -> dict[str, int]:

@@ -431,3 +431,85 @@ def test_value_purchase_columns_match_the_value_query(big_world, include_service
     assert got["days"].tolist() == [r[3] for r in rows]
     for k, name in enumerate(("revenue", "margin", "unmargined", "first_day"), start=4):
         assert got[name].tolist() == [cents(r[k]) for r in rows], name
+
+
+def test_snapshot_rows_go_with_their_customer_though_the_database_keeps_no_key_constraint(big_world):
+    """The snapshot tables have no foreign-key constraints (the nightly write would check 4M keys),
+    so deleting a customer relies on Django's collector to remove their rows from every snapshot."""
+    from django.db import connection
+
+    from huitou.analytics.models_value import CustomerValue
+
+    w = big_world.w
+    nightly.nightly_run(organisation=w.org, as_of=AS_OF)
+    snapshots = (CustomerSegment, CustomerValue, CustomerRisk)
+    with connection.cursor() as cur:
+        for model in snapshots:
+            constraints = connection.introspection.get_constraints(cur, model._meta.db_table)
+            assert not [name for name, c in constraints.items() if c["foreign_key"]], model
+    gone = big_world.customers[0]
+    kept = big_world.customers[1]
+    for model in snapshots:
+        assert model.objects.filter(customer_id=gone.pk).exists(), model
+    Purchase.objects.filter(customer=gone).delete()  # sales protect their customer
+    gone.delete()
+    for model in snapshots:
+        assert not model.objects.filter(customer_id=gone.pk).exists(), model
+        assert model.objects.filter(customer_id=kept.pk).exists(), model
+
+
+def test_lanes_keep_a_phase_with_the_phases_it_reads(monkeypatch):
+    by_name = {p.name: p for p in nightly.phases()}
+    lanes = [[p.name for p in lane] for lane in nightly._lanes(list(by_name.values()))]
+    if nightly.value_installed():
+        assert lanes == [["segments", "value"], ["risk"]]
+    else:
+        assert lanes == [["segments"], ["risk"]]
+    # A phase that reads two lanes joins them into one, in the order of PHASES.
+    monkeypatch.setattr(nightly, "PHASES", (*nightly.PHASES, "joined"))
+    monkeypatch.setattr(nightly, "DEPENDS", {**nightly.DEPENDS, "joined": ("risk", "segments")})
+    joined = nightly._Phase("joined", SegmentFill, lambda **kw: {}, CustomerSegment)
+    lanes = [[p.name for p in lane] for lane in nightly._lanes([*by_name.values(), joined])]
+    assert lanes == [[*by_name, "joined"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_phases_that_do_not_read_each_other_run_at_once_with_the_same_snapshots(big_world, monkeypatch):
+    """On PostgreSQL outside a transaction the risk lane runs in a thread with its own connection
+    while segments and value run in this one; the snapshots equal those of a run one phase after
+    the other. SQLite (one writer) always runs them in order."""
+    from django.db import connection
+
+    from huitou.analytics.models_value import CustomerValue
+
+    org = big_world.w.org
+    result = nightly.nightly_run(organisation=org, as_of=AS_OF)
+    assert result["parallel"] is (connection.vendor == "postgresql")
+    assert all(p["status"] == "done" for p in result["phases"].values())
+    at_once = (_segments(org), _risks(org), sorted(CustomerValue.objects.filter(as_of=AS_OF).values_list()))
+    monkeypatch.setattr(nightly, "_parallel_allowed", lambda: False)
+    again = nightly.nightly_run(organisation=org, as_of=AS_OF, force=True)
+    assert again["parallel"] is False
+    in_order = (_segments(org), _risks(org), sorted(CustomerValue.objects.filter(as_of=AS_OF).values_list()))
+    assert in_order[0] == at_once[0]
+    assert in_order[1] == at_once[1]
+    strip = [tuple(v for i, v in enumerate(row) if i != 0) for row in at_once[2]]  # ids differ
+    assert [tuple(v for i, v in enumerate(row) if i != 0) for row in in_order[2]] == strip
+    assert len(at_once[0]) > 50 and len(at_once[1]) > 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_in_the_risk_lane_leaves_the_other_lane_done(big_world):
+    from django.db import connection
+
+    org = big_world.w.org
+    with nightly.crash_after_write("risk", Boom), pytest.raises(nightly.NightlyIncomplete) as info:
+        nightly.nightly_run(organisation=org, as_of=AS_OF)
+    report = info.value.report
+    assert report["parallel"] is (connection.vendor == "postgresql")
+    assert report["phases"]["risk"]["status"] == "failed"
+    assert report["phases"]["segments"]["status"] == "done"
+    assert not CustomerRisk.objects.filter(organisation=org, as_of=AS_OF).exists()
+    resumed = nightly.nightly_run(organisation=org, as_of=AS_OF)
+    assert resumed["phases"]["risk"]["status"] == "done"
+    assert resumed["phases"]["segments"]["status"] == "skipped"
