@@ -70,6 +70,8 @@ class _FilterForm(forms.Form):
 class QualifyListForm(_FilterForm):
     apple = forms.ChoiceField(label=_("Apple"), required=False)
     status = forms.ChoiceField(label=_("Status"), required=False)
+    updated_from = forms.DateField(label=_("Updated from"), widget=DateInput(), required=False)
+    updated_until = forms.DateField(label=_("Updated until"), widget=DateInput(), required=False)
 
     def __init__(self, *args: Any, viewer: User, **kwargs: Any) -> None:
         super().__init__(*args, viewer=viewer, **kwargs)
@@ -92,6 +94,17 @@ class QualifyListForm(_FilterForm):
             rep_id=self.value("rep"),
             status=self.value("status") or "",
         )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("updated_from"), data.get("updated_until")
+        if start and end and end < start:
+            self.add_error("updated_until", gettext("The end comes before the start."))
+        return data
+
+    def period(self) -> tuple[dt.date | None, dt.date | None]:
+        """The days the qualification was last updated between (either may be open)."""
+        return self.value("updated_from"), self.value("updated_until")
 
 
 class PeriodFilterForm(_FilterForm):

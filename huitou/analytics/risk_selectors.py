@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext
 
@@ -55,6 +56,24 @@ def latest_as_of(viewer: User) -> dt.date | None:
     )
 
 
+def latest_fill(viewer: User) -> tuple[dt.date | None, dict[str, Any]]:
+    """The newest complete snapshot day and its fill summary, in one query (the list page)."""
+    if not permissions.is_active_member(viewer):
+        return None, {}
+    row = (
+        RiskFill.objects.filter(organisation_id=permissions.org_id(viewer), status=RiskFill.Status.DONE)
+        .order_by("-as_of")
+        .values_list("as_of", "summary")
+        .first()
+    )
+    return (row[0], row[1] or {}) if row else (None, {})
+
+
+def alive_signal_in(summary: dict[str, Any] | None) -> bool:
+    """False when the fit of a fill's ``summary`` found nobody leaving (P(alive) took no weight)."""
+    return bool(((summary or {}).get("model") or {}).get("alive_signal_used", True))
+
+
 def alive_signal_used(viewer: User, as_of: dt.date | None) -> bool:
     """False when that day's fit found nobody leaving, so P(alive) took no weight in the scores."""
     if as_of is None or not permissions.is_active_member(viewer):
@@ -64,7 +83,7 @@ def alive_signal_used(viewer: User, as_of: dt.date | None) -> bool:
         .values_list("summary", flat=True)
         .first()
     )
-    return bool(((summary or {}).get("model") or {}).get("alive_signal_used", True))
+    return alive_signal_in(summary)
 
 
 def reasons_text(reasons: list[dict[str, Any]]) -> list[str]:
@@ -76,6 +95,31 @@ class RiskFilters:
     store_id: int | None = None
     rep_id: int | None = None
     min_score: int | None = None
+    team_id: int | None = None
+
+
+def _scored_rows(viewer: User, filters: RiskFilters, day: dt.date) -> QuerySet[CustomerRisk]:
+    """Active customers of the snapshot of ``day`` the viewer may see, narrowed by store, team and
+    rep (every score: the minimum score is applied by the caller)."""
+    qs = CustomerRisk.objects.filter(
+        permissions.customer_scope(viewer, "customer__"),
+        organisation_id=permissions.org_id(viewer),
+        as_of=day,
+        customer__status=Customer.Status.ACTIVE,
+    )
+    if viewer.role == permissions.REP:
+        qs = qs.filter(owner_id=viewer.pk)
+    if filters.rep_id:
+        qs = qs.filter(owner_id=filters.rep_id)
+    if filters.store_id:
+        qs = qs.filter(store_id=filters.store_id)
+    if filters.team_id:
+        qs = qs.filter(owner__team_id=filters.team_id)
+    return qs
+
+
+def min_score_of(viewer: User, filters: RiskFilters) -> int:
+    return filters.min_score if filters.min_score is not None else threshold(viewer)
 
 
 def at_risk_list(
@@ -86,21 +130,70 @@ def at_risk_list(
     day = as_of or latest_as_of(viewer)
     if day is None or not can_view_risk(viewer):
         return day, CustomerRisk.objects.none()
-    min_score = filters.min_score if filters.min_score is not None else threshold(viewer)
-    qs = CustomerRisk.objects.filter(
-        permissions.customer_scope(viewer, "customer__"),
-        organisation_id=permissions.org_id(viewer),
-        as_of=day,
-        score__gte=min_score,
-        customer__status=Customer.Status.ACTIVE,
-    )
-    if viewer.role == permissions.REP:
-        qs = qs.filter(owner_id=viewer.pk)
-    if filters.rep_id:
-        qs = qs.filter(owner_id=filters.rep_id)
-    if filters.store_id:
-        qs = qs.filter(store_id=filters.store_id)
+    qs = _scored_rows(viewer, filters, day).filter(score__gte=min_score_of(viewer, filters))
     return day, qs.select_related("customer", "owner", "store").order_by("-score", "customer_id")
+
+
+# Bins of the score chart: 0–9, 10–19, …, 80–89, 90–100.
+SCORE_BINS = 10
+# The reasons of the chart, in the order of the signals; "gap_org" counts as "gap".
+REASON_CODES = ("alive", "gap", "spend", "complaint", "satisfaction", "late", "competitor")
+
+
+@dataclass
+class RiskChart:
+    # bins[k] = customers scoring 10k to 10k + 9 (the last bin holds 90–100).
+    bins: list[int] = field(default_factory=lambda: [0] * SCORE_BINS)
+    # Customers of the list (at or above the minimum score) with each reason, by code.
+    reasons: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASON_CODES, 0))
+    at_risk: int = 0
+    scored: int = 0
+
+
+def risk_chart(viewer: User, filters: RiskFilters, *, as_of: dt.date | None = None) -> RiskChart:
+    """The score distribution of the active customers under the page's store, team and rep
+    filters (all scores, so the chart shows where the minimum cuts), and how many customers of
+    the list (at or above the minimum score) carry each reason. Two grouped queries: scores
+    grouped by value (at most 101 rows) and the reasons' codes unnested from the stored JSON."""
+    out = RiskChart()
+    day = as_of or latest_as_of(viewer)
+    if day is None or not can_view_risk(viewer):
+        return out
+    base = _scored_rows(viewer, filters, day)
+    minimum = min_score_of(viewer, filters)
+    for score, n in base.values("score").annotate(n=Count("id")).order_by().values_list("score", "n"):
+        out.bins[min(int(score) // 10, SCORE_BINS - 1)] += n
+        out.scored += n
+        if score >= minimum:
+            out.at_risk += n
+    if out.at_risk:
+        for code, n in _reason_counts(base.filter(score__gte=minimum)):
+            key = "gap" if code == "gap_org" else code
+            if key in out.reasons:
+                out.reasons[key] += n
+    return out
+
+
+def _reason_counts(qs: QuerySet[CustomerRisk]) -> list[tuple[str, int]]:
+    """(code, customers) over the rows of ``qs``: each customer counted once per code (a customer
+    with two open complaints counts once). The reasons are a JSON list per row; the database
+    unnests it (``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite), so no row
+    reaches Python."""
+    inner, params = qs.order_by().values(rid=F("pk"), rs=F("reasons")).query.sql_with_params()
+    # ``inner`` is the ORM's own SQL, its values in ``params``.
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT e.value ->> 'code', COUNT(DISTINCT t.rid) FROM ({inner}) AS t "  # noqa: S608
+            "CROSS JOIN LATERAL jsonb_array_elements(t.rs) AS e GROUP BY 1"
+        )
+    else:
+        sql = (
+            f"SELECT json_extract(e.value, '$.code'), COUNT(DISTINCT t.rid) FROM ({inner}) AS t, "  # noqa: S608
+            "json_each(t.rs) AS e GROUP BY 1"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(str(code), int(n)) for code, n in cursor.fetchall() if code]
 
 
 def open_winbacks(customer_ids: list[int]) -> dict[int, WinBack]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,10 @@ from django.db.models.functions import Cast
 
 from huitou.accounts import permissions
 
+from .costs import period_bounds
 from .models import CustomerSegment, SegmentFill
+from .models_qualify import Qualification
+from .qualify import APPLES, QualifyFilters, qualified_list
 from .segments import pareto_summary
 
 if TYPE_CHECKING:
@@ -77,13 +80,71 @@ def latest_as_of(viewer: User) -> dt.date | None:
     )
 
 
-def segment_rows(viewer: User, *, as_of: dt.date, store_id: int | None = None) -> QuerySet[CustomerSegment]:
+def snapshot_days(viewer: User, *, limit: int = 30) -> list[dt.date]:
+    """The newest complete segment snapshot days (fill done), for the as-of filter."""
+    if not permissions.is_active_member(viewer):
+        return []
+    return list(
+        SegmentFill.objects.filter(organisation_id=permissions.org_id(viewer), status=SegmentFill.Status.DONE)
+        .order_by("-as_of")
+        .values_list("as_of", flat=True)[:limit]
+    )
+
+
+def teams_in_scope(viewer: User) -> list[tuple[int, str]]:
+    """Teams for the filters of the analytics pages: the owner's every team, a manager's the teams
+    of the people they see (as on the value report); none for other roles."""
+    from huitou.accounts.models import Team
+    from huitou.customers.selectors import users_in_scope
+
+    if not permissions.is_active_member(viewer) or viewer.role not in VIEWER_ROLES:
+        return []
+    qs = Team.objects.filter(organisation_id=permissions.org_id(viewer))
+    if viewer.role == permissions.MANAGER:
+        qs = qs.filter(pk__in=users_in_scope(viewer).values("team_id"))
+    return list(qs.order_by("name").values_list("pk", "name"))
+
+
+@dataclass(frozen=True)
+class SegmentFilters:
+    store_id: int | None = None
+    team_id: int | None = None
+    rep_id: int | None = None
+
+
+def segment_rows(
+    viewer: User,
+    *,
+    as_of: dt.date,
+    store_id: int | None = None,
+    team_id: int | None = None,
+    rep_id: int | None = None,
+) -> QuerySet[CustomerSegment]:
+    """The snapshot rows of ``as_of`` the viewer may see, narrowed by the customer's store, their
+    owner rep's team and their owner rep. The ``(organisation, as_of, tier)`` index serves the day."""
     qs = CustomerSegment.objects.filter(
         customer_scope_q(viewer), organisation_id=permissions.org_id(viewer), as_of=as_of
     )
     if store_id:
         qs = qs.filter(customer__store_id=store_id)
+    if team_id:
+        qs = qs.filter(customer__owner__team_id=team_id)
+    if rep_id:
+        qs = qs.filter(customer__owner_id=rep_id)
     return qs
+
+
+def segment_customers(viewer: User, filters: SegmentFilters, *, as_of: dt.date) -> QuerySet[CustomerSegment]:
+    """The per-customer rows of the segments export: highest revenue first."""
+    if not can_view_segments(viewer):
+        return CustomerSegment.objects.none()
+    return (
+        segment_rows(
+            viewer, as_of=as_of, store_id=filters.store_id, team_id=filters.team_id, rep_id=filters.rep_id
+        )
+        .select_related("customer", "customer__owner", "customer__store")
+        .order_by("-monetary", "customer_id")
+    )
 
 
 def customer_scope_q(viewer: User) -> Q:
@@ -95,7 +156,12 @@ def _share(part: Decimal, total: Decimal) -> float:
 
 
 def segments_overview(
-    viewer: User, *, store_id: int | None = None, as_of: dt.date | None = None
+    viewer: User,
+    *,
+    store_id: int | None = None,
+    as_of: dt.date | None = None,
+    team_id: int | None = None,
+    rep_id: int | None = None,
 ) -> SegmentOverview:
     """Tier counts and value shares, the R×F grid, suggested vs set types and the Pareto curves of
     the customers the viewer may see, from the newest snapshot (or ``as_of``)."""
@@ -105,7 +171,7 @@ def segments_overview(
     out = SegmentOverview(as_of=day)
     if day is None:
         return out
-    qs = segment_rows(viewer, as_of=day, store_id=store_id)
+    qs = segment_rows(viewer, as_of=day, store_id=store_id, team_id=team_id, rep_id=rep_id)
 
     zero = Decimal("0")
     by_tier: dict[str, tuple[int, Decimal, Decimal]] = {
@@ -135,7 +201,7 @@ def segments_overview(
     for suggested, by_hand, n in type_rows:
         out.types[suggested][by_hand] = n
 
-    if store_id is None and viewer.role == permissions.OWNER:
+    if store_id is None and team_id is None and rep_id is None and viewer.role == permissions.OWNER:
         # The whole organisation: computed once by the nightly run.
         summary = _fill_summary(viewer, day)
     else:
@@ -145,4 +211,74 @@ def segments_overview(
     out.pareto = summary.get("pareto", {})
     out.top20_revenue_share = summary.get("top20_revenue_share", 0.0)
     out.top20_margin_share = summary.get("top20_margin_share", 0.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Qualified leads: the list page's period filter (updated between), its counts and chart. Scope
+# and the store/team/rep/status/apple filters are ``qualify.qualified_list``'s; the period narrows
+# on ``updated_at`` (the ``(organisation, -updated_at)`` and ``(organisation, apple, -updated_at)``
+# indexes).
+
+
+def qualified_leads(
+    viewer: User, f: QualifyFilters, *, start: dt.date | None = None, end: dt.date | None = None
+) -> QuerySet[Qualification]:
+    """The qualified list of ``qualify.qualified_list``, updated between ``start`` and ``end``
+    (whole days in the current time zone, either may be open)."""
+    qs = qualified_list(viewer, f)
+    if start is not None:
+        qs = qs.filter(updated_at__gte=period_bounds(start, start)[0])
+    if end is not None:
+        qs = qs.filter(updated_at__lt=period_bounds(end, end)[1])
+    return qs
+
+
+@dataclass
+class AppleCounts:
+    # Qualified customers of each apple, without the apple filter (the page's counts).
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(APPLES, 0))
+    # One row per owner rep: ``rep_id``, ``rep`` and ``counts`` (red, green, rotten), without the
+    # apple filter (the page's table), reps by name.
+    by_rep: list[dict[str, Any]] = field(default_factory=list)
+    # The chart: the same with every filter of the list, the apple included.
+    chart_counts: list[int] = field(default_factory=lambda: [0] * len(APPLES))
+    chart_by_rep: list[dict[str, Any]] = field(default_factory=list)
+
+
+def apple_counts(
+    viewer: User, f: QualifyFilters, *, start: dt.date | None = None, end: dt.date | None = None
+) -> AppleCounts:
+    """Counts per apple and per owner rep of the qualified list, in one GROUP BY (owner, apple)
+    that carries the reps' names."""
+    out = AppleCounts()
+    qs = qualified_leads(viewer, replace(f, apple=""), start=start, end=end)
+    rows = (
+        qs.values("customer__owner_id", "customer__owner__username", "customer__owner__display_name", "apple")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list(
+            "customer__owner_id", "customer__owner__username", "customer__owner__display_name", "apple", "n"
+        )
+    )
+    chosen = f.apple if f.apple in APPLES else ""
+    table: dict[int | None, dict[str, Any]] = {}
+    for owner_id, username, display_name, apple, n in rows:
+        if apple not in out.counts:
+            continue
+        out.counts[apple] += n
+        row = table.setdefault(
+            owner_id,
+            {"rep_id": owner_id, "rep": (display_name or username or "") if owner_id else "", "by": {}},
+        )
+        row["by"][apple] = row["by"].get(apple, 0) + n
+    for row in table.values():
+        row["counts"] = [row["by"].get(a, 0) for a in APPLES]
+        row["chart"] = [row["by"].get(a, 0) if not chosen or a == chosen else 0 for a in APPLES]
+    reps = sorted(table.values(), key=lambda r: (r["rep"], r["rep_id"] or 0))
+    out.by_rep = [{k: r[k] for k in ("rep_id", "rep", "counts")} for r in reps]
+    out.chart_counts = [out.counts[a] if not chosen or a == chosen else 0 for a in APPLES]
+    out.chart_by_rep = [
+        {"rep_id": r["rep_id"], "rep": r["rep"], "counts": r["chart"]} for r in reps if any(r["chart"])
+    ]
     return out

@@ -6,36 +6,67 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from huitou.core.http import AuthedRequest, positive_int
+from huitou.core.http import AuthedRequest
 from huitou.customers.models import Customer
-from huitou.customers.selectors import stores_in_scope
+from huitou.customers.selectors import stores_in_scope, users_in_scope
 
+from . import exports, selectors
 from . import segments as seg
-from . import selectors
+from .forms_value import ValueFilterForm
+
+FILTER_NAMES = ("as_of", "store", "team", "rep")
 
 
 @login_required
 @require_GET
-def segments_view(request: AuthedRequest) -> HttpResponse:
+def segments_view(request: AuthedRequest) -> HttpResponseBase:
     viewer = request.user
     if not selectors.can_view_segments(viewer):
         raise DjangoPermissionDenied
+    days = selectors.snapshot_days(viewer)
     stores = list(stores_in_scope(viewer).values_list("pk", "name"))
-    store_id = positive_int(request.GET.get("store"))
-    if store_id not in {pk for pk, _name in stores}:
-        store_id = None
-    overview = selectors.segments_overview(viewer, store_id=store_id)
+    reps = [(u.pk, str(u)) for u in users_in_scope(viewer).order_by("username")]
+    # The value report's form: the same as-of, store, team and rep filters, limited to the viewer's
+    # choices (and the as-of to complete snapshot days).
+    form = ValueFilterForm(
+        request.GET or None, days=days, stores=stores, teams=selectors.teams_in_scope(viewer), reps=reps
+    )
+    for field in form.fields.values():
+        field.widget.attrs.setdefault("class", "form-select form-select-sm")
+    data = form.cleaned_data if form.is_valid() else {}
+    store_id, team_id, rep_id = data.get("store"), data.get("team"), data.get("rep")
+    overview = selectors.segments_overview(
+        viewer,
+        store_id=store_id,
+        team_id=team_id,
+        rep_id=rep_id,
+        as_of=data.get("as_of") or (days[0] if days else None),
+    )
+    if request.GET.get("format") == "xlsx" and overview.as_of:
+        filters = selectors.SegmentFilters(store_id=store_id, team_id=team_id, rep_id=rep_id)
+        return exports.segments_xlsx(
+            overview,
+            selectors.segment_customers(viewer, filters, as_of=overview.as_of),
+            filters=exports.chosen_filters(form, FILTER_NAMES[1:]),
+        )
     base = reverse("customers:list")
+    # The customer list filters on the customers' current tier and type, by store and owner rep:
+    # the links only add up to the counts on the newest snapshot without a team filter.
+    linkable = overview.as_of is not None and overview.as_of == (days[0] if days else None) and not team_id
 
     def link(**params: str) -> str:
+        if not linkable:
+            return ""
         if store_id:
             params["store"] = str(store_id)
+        if rep_id:
+            params["owner"] = str(rep_id)
         return f"{base}?{urlencode(params)}"
 
     tier_labels = dict(Customer.Tier.choices)
@@ -44,7 +75,6 @@ def segments_view(request: AuthedRequest) -> HttpResponse:
         {
             "row": row,
             "label": tier_labels[row.tier],
-            # The customer list filters on the customers' current tier, which the nightly run sets.
             "url": link(tier=row.tier) if row.tier else "",
         }
         for row in overview.tiers
@@ -69,19 +99,21 @@ def segments_view(request: AuthedRequest) -> HttpResponse:
             "x": _("Share of customers, best first"),
         },
     }
+    query = {k: v for k, v in request.GET.items() if k in FILTER_NAMES and v}
     return render(
         request,
         "analytics/segments.html",
         {
+            "form": form,
             "overview": overview,
             "tiers": tiers,
             "types": types,
             "type_columns": type_columns,
             "rf_rows": [(5 - k, overview.rf_grid[4 - k]) for k in range(5)],
-            "stores": stores,
-            "store_id": store_id,
             "chart": chart,
             "top20_revenue": round(overview.top20_revenue_share * 100, 1),
             "top20_margin": round(overview.top20_margin_share * 100, 1),
+            "xlsx_url": request.path + "?" + urlencode({**query, "format": "xlsx"}),
+            "export_rows": exports.EXPORT_ROWS,
         },
     )

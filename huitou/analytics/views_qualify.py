@@ -15,7 +15,7 @@ from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -27,7 +27,7 @@ from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
 from huitou.customers.models import Activity, Customer
 
-from . import qualify
+from . import exports, qualify, selectors
 from .forms_qualify import PeriodFilterForm, QualifyForm, QualifyListForm
 from .models_qualify import Qualification
 
@@ -93,17 +93,35 @@ def qualify_customer_view(request: AuthedRequest, customer_id: int) -> HttpRespo
     return render(request, template, context)
 
 
+LIST_FILTERS = ("apple", "status", "store", "team", "rep", "updated_from", "updated_until")
+
+
 @login_required
 @require_GET
-def qualify_list_view(request: AuthedRequest) -> HttpResponse:
+def qualify_list_view(request: AuthedRequest) -> HttpResponseBase:
     viewer = request.user
     _require(qualify.can_view(viewer))
     form = QualifyListForm(request.GET or None, viewer=viewer)
     filters = form.filters()
-    qs = qualify.qualified_list(viewer, filters)
+    start, end = form.period()
+    qs = selectors.qualified_leads(viewer, filters, start=start, end=end)
+    if request.GET.get("format") == "xlsx":
+        return exports.qualify_xlsx(
+            qs, filters=exports.chosen_filters(form, LIST_FILTERS), today=timezone.localdate()
+        )
     page = paginate(qs, page=positive_int(request.GET.get("page")) or 1, size=PAGE_SIZE)
     prev_url, next_url = _pager(request, page)
-    counts = qualify.apple_counts(viewer, filters)
+    counts = selectors.apple_counts(viewer, filters, start=start, end=end)
+    labels = [str(label) for _a, label in Qualification.Apple.choices]
+    chart = {
+        "apples": labels,
+        "counts": counts.chart_counts,
+        "reps": [r["rep"] or _("No owner rep") for r in counts.chart_by_rep],
+        "per_rep": [[r["counts"][i] for r in counts.chart_by_rep] for i in range(len(labels))],
+        "colors": ["#dc3545", "#198754", "#6c757d"],
+        "labels": {"count": _("Qualified leads")},
+    }
+    query = {k: v for k, v in request.GET.items() if k in LIST_FILTERS and v}
     return render(
         request,
         "analytics/qualify/list.html",
@@ -112,9 +130,14 @@ def qualify_list_view(request: AuthedRequest) -> HttpResponse:
             "page": page,
             "prev_url": prev_url,
             "next_url": next_url,
-            "counts": [(a, label, counts[a]) for a, label in Qualification.Apple.choices],
+            "counts": [(a, label, counts.counts[a]) for a, label in Qualification.Apple.choices],
             "can_view_time": qualify.can_view_time(viewer),
-            "by_rep": [] if form.is_rep else qualify.apple_counts_by_rep(viewer, filters),
+            "by_rep": [] if form.is_rep else counts.by_rep,
+            "chart": chart,
+            "chart_rows": list(zip(Qualification.Apple.values, labels, counts.chart_counts, strict=True)),
+            "chart_per_rep": not form.is_rep and bool(counts.chart_by_rep),
+            "xlsx_url": request.path + "?" + urlencode({**query, "format": "xlsx"}),
+            "export_rows": exports.EXPORT_ROWS,
         },
     )
 

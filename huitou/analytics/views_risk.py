@@ -6,10 +6,13 @@ middleware); a role that may never act gets 403."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,37 +29,82 @@ from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
 from huitou.customers.selectors import stores_in_scope, users_in_scope
 
+from . import exports, risk_services
 from . import risk_selectors as sel
-from . import risk_services
+from . import selectors as segment_selectors
 from .forms_risk import LostForm, RiskFilterForm, WinBackForm
 from .models import CustomerLoss
 
 PAGE_SIZE = 50
 
 
+FILTER_NAMES = ("store", "team", "rep", "min_score")
+
+
+def _chart(chart: sel.RiskChart, minimum: int) -> dict[str, Any]:
+    labels = exports.risk_reason_labels()
+    return {
+        "bins": exports.score_bin_labels(),
+        "counts": chart.bins,
+        # Bins that reach the minimum score hold customers of the list.
+        "listed": [10 * k + 9 >= minimum for k in range(sel.SCORE_BINS)],
+        "reasons": [labels[c] for c in sel.REASON_CODES],
+        "reason_counts": [chart.reasons[c] for c in sel.REASON_CODES],
+        "labels": {
+            "scores": _("Customers by risk score"),
+            "reasons": _("At-risk customers with this reason"),
+            "x": _("Risk score"),
+        },
+    }
+
+
 @login_required
 @require_GET
-def risk_list_view(request: AuthedRequest) -> HttpResponse:
+def risk_list_view(request: AuthedRequest) -> HttpResponseBase:
     viewer = request.user
     _require(sel.can_view_risk(viewer))
     is_rep = viewer.role == permissions.REP
     stores = [] if is_rep else list(stores_in_scope(viewer).values_list("pk", "name"))
+    teams = [] if is_rep else segment_selectors.teams_in_scope(viewer)
     reps = [] if is_rep else [(u.pk, str(u)) for u in users_in_scope(viewer).order_by("username")]
-    form = RiskFilterForm(request.GET or None, stores=stores, reps=reps)
+    form = RiskFilterForm(request.GET or None, stores=stores, teams=teams, reps=reps)
     data = form.cleaned_data if form.is_valid() else {}
     filters = sel.RiskFilters(
-        store_id=data.get("store"), rep_id=data.get("rep"), min_score=data.get("min_score")
+        store_id=data.get("store"),
+        team_id=data.get("team"),
+        rep_id=data.get("rep"),
+        min_score=data.get("min_score"),
     )
-    day, qs = sel.at_risk_list(viewer, filters)
+    minimum = sel.min_score_of(viewer, filters)
+    latest, summary = sel.latest_fill(viewer)
+    day, qs = sel.at_risk_list(viewer, filters, as_of=latest)
+    chart = sel.risk_chart(viewer, filters, as_of=day)
+    if request.GET.get("format") == "xlsx" and day:
+        return exports.risk_xlsx(
+            viewer,
+            qs,
+            chart,
+            as_of=day,
+            min_score=minimum,
+            filters=exports.chosen_filters(form, FILTER_NAMES[:3]),
+        )
     page = paginate(qs, page=positive_int(request.GET.get("page")) or 1, size=PAGE_SIZE)
     open_wb = sel.open_winbacks([r.customer_id for r in page.items])
+    full = permissions.sees_full_phone(viewer)
     rows = [
-        {"r": r, "reasons": sel.reasons_text(r.reasons), "winback": open_wb.get(r.customer_id)}
+        {
+            "r": r,
+            "reasons": sel.reasons_text(r.reasons),
+            "winback": open_wb.get(r.customer_id),
+            "phone": permissions.phone_for(viewer, r.customer.phone, full=full) if r.customer.phone else "",
+        }
         for r in page.items
     ]
     prev_url, next_url = _pager(request, page)
     today = timezone.localdate()
     saves = sel.saves_by_rep_month(viewer, start=dt.date(today.year, 1, 1), end=today)
+    query = {k: v for k, v in request.GET.items() if k in FILTER_NAMES and v}
+    chart_data = _chart(chart, minimum)
     return render(
         request,
         "analytics/risk/list.html",
@@ -68,11 +116,19 @@ def risk_list_view(request: AuthedRequest) -> HttpResponse:
             "page": page,
             "prev_url": prev_url,
             "next_url": next_url,
-            "threshold": filters.min_score if filters.min_score is not None else sel.threshold(viewer),
+            "threshold": minimum,
             "can_act": sel.can_act(viewer),
             "winback_form": WinBackForm(),
             "saves": saves,
-            "alive_signal_used": sel.alive_signal_used(viewer, day),
+            "alive_signal_used": sel.alive_signal_in(summary) if day else True,
+            "chart": chart_data,
+            "score_rows": list(
+                zip(chart_data["bins"], chart_data["counts"], chart_data["listed"], strict=True)
+            ),
+            "reason_rows": list(zip(chart_data["reasons"], chart_data["reason_counts"], strict=True)),
+            "risk_chart": chart,
+            "xlsx_url": request.path + "?" + urlencode({**query, "format": "xlsx"}),
+            "export_rows": exports.EXPORT_ROWS,
         },
     )
 
