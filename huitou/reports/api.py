@@ -22,7 +22,7 @@ from huitou.core.pagination import MAX_PAGE_SIZE, paginate
 
 from . import selectors as sel
 from . import services
-from .models import WalletEstimate
+from .models import StockCheck, WalletEstimate
 
 router = Router(tags=["reports"])
 
@@ -99,6 +99,29 @@ class PromotionRowOut(Schema):
     lift_rate: float | None
 
 
+class StockCheckOut(Schema):
+    id: int
+    customer_id: int
+    checked_on: dt.date
+    checked_by: str
+    display: str = Field(description="good, partial, poor or none")
+    facings: int | None
+    stock: str = Field(description="enough, low or out")
+    out_of_stock: str
+    note: str
+
+
+class StockMonthOut(Schema):
+    key: str
+    check: StockCheckOut | None = Field(description="The month's latest check; null: not checked")
+
+
+class StockStatusOut(Schema):
+    latest: StockCheckOut | None
+    months: list[StockMonthOut]
+    checks_in_year: int
+
+
 class AccountReportOut(Schema):
     customer_id: int
     name: str
@@ -108,6 +131,35 @@ class AccountReportOut(Schema):
     receivables: AgeingOut
     delays: DelaysOut
     promotions: list[PromotionRowOut]
+    stock: StockStatusOut | None = Field(
+        description="Display and stock checks (null: the policy does not check this kind of account)"
+    )
+
+
+def _stock_check(c: StockCheck | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "id": c.pk,
+        "customer_id": c.customer_id,
+        "checked_on": c.checked_on,
+        "checked_by": c.checked_by.label if c.checked_by else "",
+        "display": c.display,
+        "facings": c.facings,
+        "stock": c.stock,
+        "out_of_stock": c.out_of_stock,
+        "note": c.note,
+    }
+
+
+def _stock_status(s: sel.StockStatus | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "latest": _stock_check(s.latest),
+        "months": [{"key": m.key, "check": _stock_check(m.check)} for m in s.months],
+        "checks_in_year": s.checks_in_year,
+    }
 
 
 def _period(r: sel.PeriodRow) -> dict[str, Any]:
@@ -143,6 +195,7 @@ def account_report(request: AuthedRequest, customer_id: int, year: int | None = 
         },
         "delays": vars(report.delays),
         "promotions": [{**vars(p), "lift": p.lift, "lift_rate": p.lift_rate} for p in report.promotions],
+        "stock": _stock_status(report.stock),
     }
 
 
@@ -153,6 +206,7 @@ class AccountsQuery(Schema):
     rep_id: int | None = None
     kind: Literal["", "person", "company"] = ""
     sort: Literal["-id", "id", "name"] = "-id"
+    stock_out: bool = Field(False, description="Only accounts whose latest stock check found stock out")
     page: int = Field(1, ge=1)
     size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
 
@@ -193,6 +247,7 @@ def accounts(request: AuthedRequest, filters: Query[AccountsQuery]) -> Any:
         rep_id=filters.rep_id,
         kind=filters.kind,
         sort=filters.sort,
+        stock_out=filters.stock_out,
     )
     qs = sel.accounts_queryset(viewer, f).select_related("owner", "store")
     page = paginate(qs, page=filters.page, size=filters.size)
@@ -260,6 +315,51 @@ def wallet_list(request: AuthedRequest, customer_id: int) -> Any:
     if customer is None:
         raise NotFound("customer")
     return [_wallet(e) for e in sel.wallet_estimates(viewer, customer)]
+
+
+class StockCheckIn(Schema):
+    checked_on: dt.date | None = Field(None, description="Default: today")
+    display: Literal["good", "partial", "poor", "none"]
+    facings: int | None = Field(None, ge=1)
+    stock: Literal["enough", "low", "out"]
+    out_of_stock: str = Field("", max_length=255, description="Which products are out")
+    note: str = Field("", max_length=255)
+
+
+@router.post(
+    "/accounts/{int:customer_id}/stock-checks",
+    response=_responses(StockCheckOut, 201),
+    summary="Record a display and stock check of the account",
+)
+def stock_check_record(request: AuthedRequest, customer_id: int, payload: StockCheckIn) -> Any:
+    c = services.stock_check_record(
+        actor=_member(request),
+        customer_id=customer_id,
+        checked_on=payload.checked_on or timezone.localdate(),
+        display=payload.display,
+        stock=payload.stock,
+        facings=payload.facings,
+        out_of_stock=payload.out_of_stock,
+        note=payload.note,
+    )
+    return Status(201, _stock_check(c))
+
+
+@router.get(
+    "/accounts/{int:customer_id}/stock-checks",
+    response=_responses(list[StockCheckOut]),
+    summary="The account's display and stock checks, newest first",
+)
+def stock_check_list(
+    request: AuthedRequest,
+    customer_id: int,
+    limit: int = Query(100, ge=1, le=MAX_PAGE_SIZE),  # type: ignore[type-arg]
+) -> Any:
+    viewer = _member(request)
+    customer = sel.account_or_none(viewer, customer_id)
+    if customer is None:
+        raise NotFound("customer")
+    return [_stock_check(c) for c in sel.stock_checks(viewer, customer, limit=limit)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +535,25 @@ def promotion_create(request: AuthedRequest, payload: PromotionIn) -> Any:
         note=payload.note,
     )
     return Status(201, _promotion(p))
+
+
+@router.put(
+    "/promotions/{int:promotion_id}",
+    response=_responses(PromotionOut),
+    summary="Change a promotion (every field, as on create)",
+)
+def promotion_update(request: AuthedRequest, promotion_id: int, payload: PromotionIn) -> Any:
+    p = services.promotion_update(
+        actor=_member(request),
+        promotion_id=promotion_id,
+        name=payload.name,
+        starts_on=payload.starts_on,
+        ends_on=payload.ends_on,
+        store_ids=payload.store_ids,
+        purchase_kinds=list(payload.purchase_kinds),
+        note=payload.note,
+    )
+    return _promotion(p)
 
 
 class TagIn(Schema):

@@ -148,7 +148,45 @@ def account_xlsx(report: sel.AccountReport) -> FileResponse:
                 _pct(p.lift_rate),
             ]
         )
+    if report.stock is not None:
+        _stock_sheet(book, report.stock)
     return _respond(book, f"account-{report.customer.pk}-{report.year}.xlsx")
+
+
+def stock_header() -> list[str]:
+    return [
+        _("Month"),
+        _("Checked on"),
+        _("Display"),
+        _("Facings"),
+        _("Stock"),
+        _("Products out of stock"),
+        _("Checked by"),
+    ]
+
+
+def stock_line(key: str, check: Any) -> list[Any]:
+    if check is None:
+        return [key, None, None, None, None, None, None]
+    return [
+        key,
+        check.checked_on,
+        str(check.get_display_display()),
+        check.facings,
+        str(check.get_stock_display()),
+        cell(check.out_of_stock) or None,
+        cell(check.checked_by.label if check.checked_by else ""),
+    ]
+
+
+def _stock_sheet(book: Any, stock: sel.StockStatus) -> None:
+    sheet = book.create_sheet(_("Display and stock")[:31])
+    sheet.append(stock_header())
+    for m in stock.months:
+        sheet.append(stock_line(m.key, m.check))
+    latest = stock.latest
+    sheet.append([])
+    sheet.append(stock_line(_("Latest check"), latest))
 
 
 def accounts_header() -> list[str]:
@@ -254,3 +292,50 @@ def funnel_xlsx(funnel: sel.Funnel) -> FileResponse:
                 [cell(name or "—"), *(r.count(s) for s in sel.FUNNEL_STAGES), r.first_purchase_sales]
             )
     return _respond(book, f"funnel-{funnel.start:%Y-%m}-{funnel.end:%Y-%m}.xlsx")
+
+
+def promotions_header() -> list[str]:
+    return [
+        _("Promotion id"),
+        _("Promotion"),
+        _("Starts on"),
+        _("Ends on"),
+        _("Stores"),
+        _("Purchase kinds"),
+        _("Promotion purchases"),
+        _("Accounts taking part"),
+        _("Promotion sales"),
+    ]
+
+
+def purchase_kind_labels(kinds: list[str]) -> str:
+    from huitou.customers.models import Purchase
+
+    labels = dict(Purchase.Kind.choices)
+    return ", ".join(str(labels.get(k, k)) for k in kinds) if kinds else _("All kinds")
+
+
+def promotions_xlsx(rows: Iterable[sel.PromotionListRow], *, limit: int) -> FileResponse:
+    book = _book()
+    sheet = book.create_sheet(_("Promotions")[:31])
+    sheet.append(promotions_header())
+    n = 0
+    for r in rows:
+        n += 1
+        p = r.promotion
+        sheet.append(
+            [
+                p.pk,
+                cell(p.name),
+                p.starts_on,
+                p.ends_on,
+                cell(", ".join(r.store_names) if r.store_names else _("All stores")),
+                purchase_kind_labels(list(p.purchase_kinds)),
+                r.purchases,
+                r.accounts,
+                r.promotion_sales,
+            ]
+        )
+    if n >= limit:
+        sheet.append([_("Only the first %(n)s promotions are exported.") % {"n": limit}])
+    return _respond(book, "promotions.xlsx")

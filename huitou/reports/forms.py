@@ -1,4 +1,5 @@
-"""Filters of the report pages and the share-of-wallet form. They only shape input."""
+"""Filters of the report pages and the forms of wallet estimates, promotions, promotion tags and
+display and stock checks. They only shape input; the services validate and write."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from huitou.accounts import permissions
 from huitou.core.forms import MonthField
 from huitou.core.months import add_months, month_first
-from huitou.customers.models import Customer
+from huitou.customers.models import Customer, Purchase
 
-from .models import WalletEstimate
+from .models import StockCheck, WalletEstimate
 from .selectors import MAX_FUNNEL_MONTHS
 
 if TYPE_CHECKING:
@@ -27,7 +28,9 @@ class _Form(forms.Form):
         super().__init__(*args, **kwargs)
         for f in self.fields.values():
             w = f.widget
-            if isinstance(w, forms.Select):
+            if isinstance(w, (forms.CheckboxSelectMultiple, forms.CheckboxInput)):
+                w.attrs.setdefault("class", "form-check-input")
+            elif isinstance(w, forms.Select):
                 w.attrs.setdefault("class", "form-select form-select-sm")
             elif not isinstance(w, forms.HiddenInput):
                 w.attrs.setdefault("class", "form-control form-control-sm")
@@ -77,6 +80,7 @@ class AccountsForm(ScopeForm):
         required=False,
         choices=[("-id", _("Newest first")), ("id", _("Oldest first")), ("name", _("Name"))],
     )
+    stock_out = forms.BooleanField(label=_("stock out at last check"), required=False)
 
     def __init__(self, *args: Any, viewer: User, **kwargs: Any) -> None:
         super().__init__(*args, viewer=viewer, **kwargs)
@@ -93,6 +97,9 @@ class YearForm(_Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._choices("year", _year_choices(timezone.localdate()))
+        # The report shows this year when none is chosen: the menu must say so (its first
+        # choice is next year's).
+        self.fields["year"].initial = str(timezone.localdate().year)
 
     def chosen_year(self) -> int:
         return self.value("year") or timezone.localdate().year
@@ -137,3 +144,74 @@ class WalletForm(_Form):
     source = forms.ChoiceField(label=_("source"), choices=WalletEstimate.Source.choices)
     category = forms.CharField(label=_("category"), max_length=64, required=False)
     note = forms.CharField(label=_("note"), max_length=255, required=False)
+
+
+class _DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class PromotionForm(_Form):
+    """Create or change a promotion. Service errors come back on these fields (``store_ids``
+    is the ``stores`` field here)."""
+
+    name = forms.CharField(label=_("name"), max_length=120)
+    starts_on = forms.DateField(label=_("starts on"), widget=_DateInput())
+    ends_on = forms.DateField(label=_("ends on"), widget=_DateInput())
+    stores = forms.TypedMultipleChoiceField(
+        label=_("stores (none: all)"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+    purchase_kinds = forms.MultipleChoiceField(
+        label=_("purchase kinds (none: all)"),
+        required=False,
+        choices=Purchase.Kind.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    note = forms.CharField(label=_("note"), max_length=255, required=False)
+
+    SERVICE_FIELDS = {"store_ids": "stores"}
+
+    def __init__(self, *args: Any, viewer: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from huitou.accounts.models import Store
+
+        stores = Store.objects.filter(organisation_id=permissions.org_id(viewer)).order_by("code")
+        self._choices("stores", [(s.pk, s.name) for s in stores])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("starts_on"), data.get("ends_on")
+        if start and end and end < start:
+            self.add_error("ends_on", gettext("must not be before the start"))
+        return data
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        for key, messages in errors.items():
+            name = self.SERVICE_FIELDS.get(key, key)
+            for m in messages:
+                self.add_error(name if name in self.fields else None, gettext(m))
+
+
+class TagForm(_Form):
+    purchase = forms.IntegerField(label=_("purchase"), min_value=1)
+    promotion = forms.IntegerField(label=_("promotion"), min_value=1)
+
+
+class UntagForm(_Form):
+    purchase = forms.IntegerField(label=_("purchase"), min_value=1)
+
+
+class StockCheckForm(_Form):
+    checked_on = forms.DateField(label=_("checked on"), widget=_DateInput())
+    display = forms.ChoiceField(label=_("display"), choices=StockCheck.Display.choices)
+    facings = forms.IntegerField(label=_("facings"), min_value=1, required=False)
+    stock = forms.ChoiceField(label=_("stock"), choices=StockCheck.Stock.choices)
+    out_of_stock = forms.CharField(label=_("products out of stock"), max_length=255, required=False)
+    note = forms.CharField(label=_("note"), max_length=255, required=False)
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        for key, messages in errors.items():
+            for m in messages:
+                self.add_error(key if key in self.fields else None, gettext(m))

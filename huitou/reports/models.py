@@ -8,6 +8,12 @@
   message followed by a purchase, because a car bought two weeks after a birthday SMS is no proof
   of the campaign, and a distributor's weekly order would match every campaign it was told about.
   A purchase counts for at most one promotion, so promotion sales never add up to more than sales.
+- ``StockCheck``: what the rep saw on a distributor's shelves on a visit (DOMAIN §7, "display and
+  stock status"): how our products are displayed, how many facings, whether stock is enough and
+  which products are out. ``is_latest`` marks the account's latest check (by day checked, then
+  entry); the service keeps it, and a partial unique constraint lets only one row hold it, so the
+  accounts list can filter "out of stock at the last check" along an index instead of working out
+  every account's latest check.
 """
 
 from __future__ import annotations
@@ -105,4 +111,54 @@ class PromotionPurchase(models.Model):
         indexes = [
             models.Index(fields=["customer", "promotion"], name="promo_purchase_customer_idx"),
             models.Index(fields=["promotion", "customer"], name="promo_purchase_promo_idx"),
+        ]
+
+
+class StockCheck(TimeStampedModel):
+    class Display(models.TextChoices):
+        GOOD = "good", _("Good")
+        PARTIAL = "partial", _("Partial")
+        POOR = "poor", _("Poor")
+        NONE = "none", _("Not displayed")
+
+    class Stock(models.TextChoices):
+        ENOUGH = "enough", _("Enough")
+        LOW = "low", _("Low")
+        OUT = "out", _("Out of stock")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="stock_checks", db_index=False
+    )
+    checked_on = models.DateField(_("checked on"))
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    display = models.CharField(_("display"), max_length=8, choices=Display.choices)
+    facings = models.PositiveIntegerField(
+        _("facings"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    stock = models.CharField(_("stock"), max_length=8, choices=Stock.choices)
+    out_of_stock = models.CharField(_("products out of stock"), max_length=255, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    is_latest = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("display and stock check")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"], condition=models.Q(is_latest=True), name="stock_check_one_latest"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-checked_on"], name="stock_check_customer_idx"),
+            models.Index(fields=["organisation", "checked_on"], name="stock_check_org_day_idx"),
+            # Accounts out of stock at their last check: a few rows per organisation.
+            models.Index(
+                fields=["organisation", "customer"],
+                name="stock_check_latest_out_idx",
+                condition=models.Q(is_latest=True, stock="out"),
+            ),
         ]

@@ -6,7 +6,7 @@ Flat fields of simple types, so the settings page can render them by itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,12 +35,23 @@ class ReportPolicy(BaseModel):
         le=730,
         description="Days before a promotion compared with it (0: as many days as the promotion lasts)",
     )
+    # Display and stock checks are a distributor's concern (DOMAIN §7): by default only company
+    # accounts (the shops that re-sell our products) get them; a retail chain may want none.
+    stock_checks_for: Literal["companies", "all", "none"] = Field(
+        "companies", description="Accounts with display and stock checks: companies, all or none"
+    )
 
     @model_validator(mode="after")
     def _increasing(self) -> ReportPolicy:
         if not self.ageing_first_days < self.ageing_second_days < self.ageing_third_days:
             raise ValueError("ageing buckets must end on increasing days")
         return self
+
+    def stock_checks_apply(self, customer_kind: str) -> bool:
+        """Whether accounts of this kind (``Customer.kind``) get display and stock checks."""
+        if self.stock_checks_for == "all":
+            return True
+        return self.stock_checks_for == "companies" and customer_kind == "company"
 
     @property
     def ageing_edges(self) -> tuple[int, int, int]:

@@ -42,7 +42,7 @@ from huitou.referrals.models import Stage
 from huitou.referrals.selectors import referral_queryset
 
 from . import metrics
-from .models import Promotion, PromotionPurchase, WalletEstimate
+from .models import Promotion, PromotionPurchase, StockCheck, WalletEstimate
 from .policy import report_policy
 
 if TYPE_CHECKING:
@@ -185,6 +185,7 @@ class AccountReport:
     ageing_edges: tuple[int, ...]
     delays: metrics.Delays  # over every purchase paid in the years shown
     promotions: list[PromotionRow]
+    stock: StockStatus | None = None  # None: the policy does not check this kind of account
 
 
 @dataclass
@@ -379,6 +380,7 @@ def account_report(
             last=last,
             policy_days=policy.promotion_baseline_days,
         ),
+        stock=account_stock(customer, year=year) if policy.stock_checks_apply(customer.kind) else None,
     )
 
 
@@ -434,6 +436,65 @@ def _account_promotions(
 
 
 # ---------------------------------------------------------------------------------------------
+# Display and stock (distributors)
+
+
+@dataclass(frozen=True)
+class StockMonth:
+    key: str  # "2025-03"
+    start: dt.date
+    check: StockCheck | None  # the month's latest check (None: not checked that month)
+
+
+@dataclass(frozen=True)
+class StockStatus:
+    latest: StockCheck | None  # the account's latest check, whatever the year
+    months: list[StockMonth]  # the report year's months
+    checks_in_year: int
+
+
+def account_stock(customer: Customer, *, year: int) -> StockStatus:
+    """The latest check and each month's latest check of ``year``: two reads along
+    (customer, checked_on), a year holding a few dozen checks at most."""
+    rows = list(
+        StockCheck.objects.filter(
+            customer_id=customer.pk,
+            checked_on__gte=dt.date(year, 1, 1),
+            checked_on__lte=dt.date(year, 12, 31),
+        )
+        .select_related("checked_by")
+        .order_by("checked_on", "id")
+    )
+    by_month: dict[int, StockCheck] = {}
+    for r in rows:
+        by_month[r.checked_on.month] = r  # ordered: the last one of a month wins
+    latest = (
+        StockCheck.objects.filter(customer_id=customer.pk)
+        .select_related("checked_by")
+        .order_by("-checked_on", "-id")
+        .first()
+    )
+    months = [
+        StockMonth(key=f"{year}-{m:02d}", start=dt.date(year, m, 1), check=by_month.get(m))
+        for m in range(1, 13)
+    ]
+    return StockStatus(latest=latest, months=months, checks_in_year=len(rows))
+
+
+def stock_checks(viewer: User, customer: Customer, *, limit: int = 100) -> list[StockCheck]:
+    """The account's checks, newest first (``customer`` came through ``account_for``)."""
+    return list(
+        StockCheck.objects.filter(customer_id=customer.pk)
+        .select_related("checked_by")
+        .order_by("-checked_on", "-id")[:limit]
+    )
+
+
+def stock_checks_apply(customer: Customer) -> bool:
+    return report_policy(customer.organisation).stock_checks_apply(customer.kind)
+
+
+# ---------------------------------------------------------------------------------------------
 # Accounts overview
 
 
@@ -445,6 +506,7 @@ class AccountFilters:
     rep_id: int | None = None
     kind: str = ""
     sort: str = "-id"
+    stock_out: bool = False  # only accounts whose latest display and stock check found stock out
 
 
 SORTS = {"-id": ("-id",), "id": ("id",), "name": ("name", "id")}
@@ -469,6 +531,12 @@ def accounts_queryset(viewer: User, filters: AccountFilters) -> QuerySet[Custome
         qs = qs.filter(owner_id__in=team_member_ids(viewer, filters.team_id))
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
+    if filters.stock_out and permissions.is_active_member(viewer):
+        # A semi-join driven by the partial index of latest checks that found stock out.
+        out = StockCheck.objects.filter(
+            organisation_id=permissions.org_id(viewer), is_latest=True, stock=StockCheck.Stock.OUT
+        )
+        qs = qs.filter(pk__in=out.values("customer_id"))
     return qs.order_by(*SORTS.get(filters.sort, SORTS["-id"]))
 
 
@@ -897,3 +965,200 @@ def promotion_queryset(viewer: User) -> QuerySet[Promotion]:
 def wallet_estimates(viewer: User, customer: Customer) -> list[WalletEstimate]:
     """The account's estimates, newest year first (``customer`` came through ``account_for``)."""
     return list(WalletEstimate.objects.filter(customer_id=customer.pk).order_by("-year"))
+
+
+def promotion_for(viewer: User, promotion_id: int) -> Promotion:
+    """A promotion of the viewer's organisation; 404 otherwise."""
+    promotion = promotion_queryset(viewer).filter(pk=promotion_id).prefetch_related("stores").first()
+    if promotion is None:
+        raise Http404
+    return promotion
+
+
+def promotion_tags(viewer: User, promotion_ids: list[int]) -> QuerySet[PromotionPurchase]:
+    """Tagged purchases of these promotions whose account the viewer may see: a rep's figures
+    are their own accounts' participation, a manager's their teams' (``customer_queryset``)."""
+    if not permissions.is_active_member(viewer):
+        return PromotionPurchase.objects.none()
+    return PromotionPurchase.objects.filter(
+        promotion_id__in=promotion_ids,
+        organisation_id=permissions.org_id(viewer),
+        customer__in=customer_queryset(viewer),
+    )
+
+
+@dataclass(frozen=True)
+class PromotionListRow:
+    promotion: Promotion
+    store_names: list[str]  # empty: every store
+    purchases: int  # tagged purchases in the viewer's scope
+    accounts: int  # accounts taking part, in the viewer's scope
+    promotion_sales: Decimal
+
+    @property
+    def id(self) -> int:
+        return int(self.promotion.pk)
+
+
+def promotions_page_queryset(viewer: User) -> QuerySet[Promotion]:
+    """Newest first, along (organisation, starts_on)."""
+    return promotion_queryset(viewer).order_by("-starts_on", "-id")
+
+
+def promotion_rows(viewer: User, promotions: list[Promotion]) -> list[PromotionListRow]:
+    """Figures of these promotions: one grouped query over their tags, one for their stores."""
+    ids = [p.pk for p in promotions]
+    if not ids:
+        return []
+    figures: dict[int, dict[str, Any]] = {
+        r["promotion_id"]: dict(r)
+        for r in promotion_tags(viewer, ids)
+        .values("promotion_id")
+        .annotate(n=Count("pk"), accounts=Count("customer_id", distinct=True), total=Sum("purchase__amount"))
+        .order_by()
+    }
+    stores: dict[int, list[str]] = defaultdict(list)
+    through = Promotion.stores.through
+    for pid, name in (
+        through.objects.filter(promotion_id__in=ids)
+        .order_by("store__code")
+        .values_list("promotion_id", "store__name")
+    ):
+        stores[pid].append(name)
+    out = []
+    for p in promotions:
+        f = figures.get(p.pk, {})
+        out.append(
+            PromotionListRow(
+                promotion=p,
+                store_names=stores.get(p.pk, []),
+                purchases=int(f.get("n") or 0),
+                accounts=int(f.get("accounts") or 0),
+                promotion_sales=Decimal(f.get("total") or 0).quantize(metrics.CENT),
+            )
+        )
+    return out
+
+
+def promotion_rows_all(viewer: User, *, chunk: int = 500, limit: int = 100_000) -> Iterator[PromotionListRow]:
+    """Every promotion of the organisation, newest first, chunk by chunk (the xlsx export)."""
+    qs = promotions_page_queryset(viewer)
+    sent = 0
+    while sent < limit:
+        batch = list(qs[sent : sent + min(chunk, limit - sent)])
+        if not batch:
+            return
+        yield from promotion_rows(viewer, batch)
+        sent += len(batch)
+
+
+@dataclass(frozen=True)
+class PromotionDetail:
+    promotion: Promotion
+    store_names: list[str]
+    purchases: int
+    accounts: int
+    promotion_sales: Decimal
+    sales_during: Decimal  # all sales of the accounts taking part, in the promotion's days
+    sales_before: Decimal  # theirs in the baseline days just before
+    baseline_days: int
+    baseline_start: dt.date
+    step_days: int  # the chart's buckets: 7 (weeks) or 30 days
+    bucket_labels: list[str]
+    during_buckets: list[Decimal]
+    before_buckets: list[Decimal]
+
+    @property
+    def lift(self) -> Decimal:
+        return self.sales_during - self.sales_before
+
+    @property
+    def lift_rate(self) -> float | None:
+        return metrics.growth(self.sales_during, self.sales_before)
+
+
+# A promotion (and baseline) of up to this many days is charted week by week, longer by 30-day blocks.
+WEEKLY_CHART_DAYS = 91
+
+
+def promotion_detail(viewer: User, promotion: Promotion) -> PromotionDetail:
+    """The promotion's figures in the viewer's scope, with the effect the account report uses:
+    the participating accounts' sales during the promotion against the baseline days before it
+    (policy ``promotion_baseline_days``; 0: as many days as the promotion lasts)."""
+    policy = report_policy(promotion.organisation)
+    starts, ends = promotion.starts_on, promotion.ends_on
+    length = (ends - starts).days + 1
+    days = policy.promotion_baseline_days or length
+    base_start = starts - dt.timedelta(days=days)
+    tags = promotion_tags(viewer, [promotion.pk])
+    totals = tags.aggregate(
+        n=Count("pk"), accounts=Count("customer_id", distinct=True), total=Sum("purchase__amount")
+    )
+    per_day = dict(
+        Purchase.objects.filter(
+            customer_id__in=tags.values("customer_id"), ordered_on__gte=base_start, ordered_on__lte=ends
+        )
+        .values("ordered_on")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("ordered_on", "total")
+    )
+    # Week by week unless the promotion or its baseline is long; both series share the buckets.
+    step = 7 if max(length, days) <= WEEKLY_CHART_DAYS else 30
+    buckets = max(-(-length // step), -(-days // step))
+    during = [ZERO] * buckets
+    before = [ZERO] * buckets
+    sales_during = sales_before = ZERO
+    for day, total in per_day.items():
+        amount = Decimal(total or 0)
+        if day >= starts:
+            sales_during += amount
+            during[(day - starts).days // step] += amount
+        else:
+            sales_before += amount
+            before[(day - base_start).days // step] += amount
+    labels = [f"{i * step + 1}–{(i + 1) * step}" for i in range(buckets)]
+    return PromotionDetail(
+        promotion=promotion,
+        store_names=[s.name for s in sorted(promotion.stores.all(), key=lambda s: s.code)],
+        purchases=int(totals["n"] or 0),
+        accounts=int(totals["accounts"] or 0),
+        promotion_sales=Decimal(totals["total"] or 0).quantize(metrics.CENT),
+        sales_during=sales_during.quantize(metrics.CENT),
+        sales_before=sales_before.quantize(metrics.CENT),
+        baseline_days=days,
+        baseline_start=base_start,
+        step_days=step,
+        bucket_labels=labels,
+        during_buckets=[d.quantize(metrics.CENT) for d in during],
+        before_buckets=[b.quantize(metrics.CENT) for b in before],
+    )
+
+
+def promotion_purchases_queryset(viewer: User, promotion: Promotion) -> QuerySet[PromotionPurchase]:
+    """The promotion's tagged purchases in the viewer's scope, newest purchase first."""
+    return (
+        promotion_tags(viewer, [promotion.pk])
+        .select_related("purchase", "purchase__store", "purchase__rep", "customer", "tagged_by")
+        .order_by("-purchase__ordered_on", "-purchase_id")
+    )
+
+
+def recent_purchases(viewer: User, customer: Customer, *, limit: int = 20) -> list[Purchase]:
+    """The account's latest purchases with their promotion tag, if any (``customer`` came
+    through ``account_for``), along (customer, ordered_on)."""
+    return list(
+        Purchase.objects.filter(customer_id=customer.pk)
+        .select_related("store", "promotion_tag__promotion")
+        .order_by("-ordered_on", "-id")[:limit]
+    )
+
+
+def taggable_promotions(viewer: User, *, since: dt.date, today: dt.date, limit: int = 50) -> list[Promotion]:
+    """Promotions running on some day from ``since`` to ``today`` (the days of the purchases
+    offered for tagging), latest first."""
+    return list(
+        promotion_queryset(viewer)
+        .filter(starts_on__lte=today, ends_on__gte=since)
+        .order_by("-starts_on", "-id")[:limit]
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from huitou.accounts import permissions
@@ -14,7 +16,8 @@ from huitou.core.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from huitou.customers.models import Customer, Purchase
 from huitou.customers.selectors import customer_queryset
 
-from .models import Promotion, PromotionPurchase, WalletEstimate
+from .models import Promotion, PromotionPurchase, StockCheck, WalletEstimate
+from .policy import report_policy
 
 PURCHASE_KINDS = frozenset(Purchase.Kind.values)
 
@@ -78,6 +81,30 @@ def can_manage_promotions(user: User) -> bool:
     return permissions.is_active_member(user) and user.role in {permissions.OWNER, permissions.MANAGER}
 
 
+def _promotion_input(
+    *,
+    org_id: int,
+    name: str,
+    starts_on: dt.date,
+    ends_on: dt.date,
+    store_ids: list[int] | None,
+    purchase_kinds: list[str] | None,
+) -> tuple[dict[str, list[str]], list[str], list[Store]]:
+    """Field errors, the sorted purchase kinds and the stores (of the organisation only)."""
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["required"]
+    if ends_on < starts_on:
+        errors["ends_on"] = ["must not be before the start"]
+    kinds = sorted(set(purchase_kinds or []))
+    if any(k not in PURCHASE_KINDS for k in kinds):
+        errors["purchase_kinds"] = ["unknown purchase kind"]
+    stores = list(Store.objects.filter(organisation_id=org_id, pk__in=store_ids or []))
+    if len(stores) != len(set(store_ids or [])):
+        errors["store_ids"] = ["unknown store"]
+    return errors, kinds, stores
+
+
 def promotion_create(
     *,
     actor: User,
@@ -91,17 +118,14 @@ def promotion_create(
     if not can_manage_promotions(actor):
         raise PermissionDenied("only the owner and managers create promotions")
     org_id = permissions.org_id(actor)
-    errors: dict[str, list[str]] = {}
-    if not name.strip():
-        errors["name"] = ["required"]
-    if ends_on < starts_on:
-        errors["ends_on"] = ["must not be before the start"]
-    kinds = sorted(set(purchase_kinds or []))
-    if any(k not in PURCHASE_KINDS for k in kinds):
-        errors["purchase_kinds"] = ["unknown purchase kind"]
-    stores = list(Store.objects.filter(organisation_id=org_id, pk__in=store_ids or []))
-    if len(stores) != len(set(store_ids or [])):
-        errors["store_ids"] = ["unknown store"]
+    errors, kinds, stores = _promotion_input(
+        org_id=org_id,
+        name=name,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        store_ids=store_ids,
+        purchase_kinds=purchase_kinds,
+    )
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():
@@ -113,6 +137,73 @@ def promotion_create(
             purchase_kinds=kinds,
             note=note[:255],
         )
+        promotion.stores.set(stores)
+    return promotion
+
+
+def promotion_update(
+    *,
+    actor: User,
+    promotion_id: int,
+    name: str,
+    starts_on: dt.date,
+    ends_on: dt.date,
+    store_ids: list[int] | None = None,
+    purchase_kinds: list[str] | None = None,
+    note: str = "",
+) -> Promotion:
+    """Change a promotion (every field, as on create). The purchases already tagged must still
+    fit its days, stores and kinds: a change that would leave some outside is refused with the
+    field at fault, so promotion figures never count a purchase the promotion does not cover."""
+    if not permissions.is_active_member(actor):
+        raise NotFound("promotion")
+    org_id = permissions.org_id(actor)
+    if not Promotion.objects.filter(pk=promotion_id, organisation_id=org_id).exists():
+        raise NotFound("promotion")
+    if not can_manage_promotions(actor):
+        raise PermissionDenied("only the owner and managers change promotions")
+    errors, kinds, stores = _promotion_input(
+        org_id=org_id,
+        name=name,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        store_ids=store_ids,
+        purchase_kinds=purchase_kinds,
+    )
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction.atomic():
+        # Lock the promotion so a tag made meanwhile is checked against the new terms or waits.
+        promotion = Promotion.objects.select_for_update().get(pk=promotion_id)
+        tags = PromotionPurchase.objects.filter(promotion_id=promotion.pk)
+        counts: dict[str, Any] = {
+            "early": Count("pk", filter=Q(purchase__ordered_on__lt=starts_on)),
+            "late": Count("pk", filter=Q(purchase__ordered_on__gt=ends_on)),
+        }
+        if kinds:
+            counts["kind"] = Count("pk", filter=~Q(purchase__kind__in=kinds))
+        if stores:
+            counts["store"] = Count(
+                "pk",
+                filter=Q(purchase__store_id__isnull=True) | ~Q(purchase__store_id__in=[s.pk for s in stores]),
+            )
+        outside = tags.aggregate(**counts)
+        for key, field in (
+            ("early", "starts_on"),
+            ("late", "ends_on"),
+            ("kind", "purchase_kinds"),
+            ("store", "store_ids"),
+        ):
+            if outside.get(key):
+                errors[field] = ["some tagged purchases would fall outside the promotion"]
+        if errors:
+            raise ValidationFailed(errors)
+        promotion.name = name.strip()[:120]
+        promotion.starts_on = starts_on
+        promotion.ends_on = ends_on
+        promotion.purchase_kinds = kinds
+        promotion.note = note[:255]
+        promotion.save(update_fields=["name", "starts_on", "ends_on", "purchase_kinds", "note", "updated_at"])
         promotion.stores.set(stores)
     return promotion
 
@@ -167,3 +258,65 @@ def promotion_purchase_untag(*, actor: User, purchase_id: int) -> None:
     if not permissions.can_edit_customer(actor, customer):
         raise PermissionDenied("may not edit this customer")
     tag.delete()
+
+
+def stock_check_record(
+    *,
+    actor: User,
+    customer_id: int,
+    checked_on: dt.date,
+    display: str,
+    stock: str,
+    facings: int | None = None,
+    out_of_stock: str = "",
+    note: str = "",
+) -> StockCheck:
+    """Record what the rep saw on the account's shelves. The actor must be able to work the
+    account (its rep, their manager, the owner); the policy says which accounts get checks."""
+    customer = _customer(actor, customer_id)
+    errors: dict[str, list[str]] = {}
+    if not report_policy(customer.organisation).stock_checks_apply(customer.kind):
+        errors["customer"] = ["display and stock are not checked for this kind of account"]
+    if checked_on > timezone.localdate():
+        errors["checked_on"] = ["must not be in the future"]
+    if display not in StockCheck.Display.values:
+        errors["display"] = ["unknown display status"]
+    if stock not in StockCheck.Stock.values:
+        errors["stock"] = ["unknown stock status"]
+    if facings is not None:
+        if facings < 1:
+            errors["facings"] = ["must be at least 1"]
+        elif display == StockCheck.Display.NONE:
+            errors["facings"] = ["no facings when the products are not displayed"]
+    if stock == StockCheck.Stock.OUT and not out_of_stock.strip():
+        errors["out_of_stock"] = ["say which products are out of stock"]
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction.atomic():
+        # Serialise the account's checks: the latest flag moves under this lock (and the partial
+        # unique constraint refuses a second latest row should anything bypass it).
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+        check = StockCheck.objects.create(
+            organisation_id=customer.organisation_id,
+            customer_id=customer.pk,
+            checked_on=checked_on,
+            checked_by=actor,
+            display=display,
+            facings=facings,
+            stock=stock,
+            out_of_stock=out_of_stock.strip()[:255],
+            note=note.strip()[:255],
+        )
+        latest = (
+            StockCheck.objects.filter(customer_id=customer.pk)
+            .order_by("-checked_on", "-id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        assert latest is not None  # the row just created at least
+        StockCheck.objects.filter(customer_id=customer.pk, is_latest=True).exclude(pk=latest).update(
+            is_latest=False
+        )
+        StockCheck.objects.filter(pk=latest).update(is_latest=True)
+    check.is_latest = check.pk == latest
+    return check

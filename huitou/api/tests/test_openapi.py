@@ -121,6 +121,8 @@ EXPECTED = {
     "/api/v1/reports/receivables": {"get"},
     "/api/v1/reports/funnel": {"get"},
     "/api/v1/reports/promotions": {"get", "post"},
+    "/api/v1/reports/promotions/{promotion_id}": {"put"},
+    "/api/v1/reports/accounts/{customer_id}/stock-checks": {"get", "post"},
     "/api/v1/reports/promotions/{promotion_id}/purchases": {"post"},
     "/api/v1/reports/promotion-purchases/{purchase_id}": {"delete"},
 }

@@ -44,4 +44,5 @@ def test_reports_demo(org_world):
         "estimates": 0,
         "promotions": 0,
         "tagged": 0,
+        "stock_checks": 0,
     }

@@ -299,3 +299,14 @@ def test_funnel_rejects_a_reversed_period(data):
 def test_pages_need_a_login(name):
     response = Client().get(reverse(name))
     assert response.status_code == 302
+
+
+def test_the_year_menu_shows_the_year_the_account_report_shows():
+    from django.utils import timezone
+
+    from huitou.reports.forms import YearForm
+
+    this_year = timezone.localdate().year
+    html = YearForm().as_p()
+    assert f'<option value="{this_year}" selected>' in html  # not next year's, the first choice
+    assert YearForm().chosen_year() == this_year
