@@ -189,8 +189,11 @@ def test_rep_and_team_cvp(org_world):
 def test_manager_sees_the_team_compliance(tasks):
     w = tasks
     c = client_for(w.manager1)
-    page = html(c.get("/"))  # the manager's first section is on the page itself
-    value, url = figure(page, "overdue")
+    page = html(c.get("/"))
+    # Loaded after the page (it reads the team's month of tasks), like every manager section.
+    assert 'hx-get="/home/compliance/"' in page
+    assert 'data-figure="overdue"' not in page
+    value, url = figure(section(c, "compliance"), "overdue")
     assert value == "3"  # rep1 2 + rep2 1; rep3 is in the other store's team
     assert "assignee" not in query(url)
     assert rows(html(c.get(url)), "<tr data-task=") == 3
