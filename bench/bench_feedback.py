@@ -1119,7 +1119,7 @@ def _ms(value: float | None) -> str:
 
 
 def _plans_markdown(results: list[dict[str, Any]]) -> str:
-    from bench.run import _clip
+    from bench.run import statement_plans
 
     parts = [
         "# Satisfaction and complaints at scale: the statements and their plans\n",
@@ -1131,13 +1131,7 @@ def _plans_markdown(results: list[dict[str, Any]]) -> str:
         parts.append(f"## {r['backend']}: {r['customers']:,} customers\n")
         for x in [*r["rows"], *r.get("jobs", [])]:
             parts.append(f"### {x['label']} · {x['role']} · {_ms(x['ms'])} ms · {x['queries']} queries\n")
-            for i, p in enumerate(x["plans"], 1):
-                big = ", ".join(t for t in p["seq_scans"] if t in BIG_TABLES) or "none"
-                parts.append(
-                    f"Statement {i}: execution {_ms(p['execution_ms'])} ms; seq scan of a big table: "
-                    f"{big}\n\n"
-                    f"```sql\n{_clip(p['sql'], 3000)}\n```\n\n```\n{_clip(p['plan'], 12000)}\n```\n"
-                )
+            parts += statement_plans(x["plans"], BIG_TABLES, sql=3000, plan=12000)
     return "\n".join(parts)
 
 

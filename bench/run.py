@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from bench import bench_web
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "bench" / "REPORT.md"
 PLANS = ROOT / "bench" / "REPORT-referrals-plans.md"
-SECTIONS = ("facts", "demo", "import", "web", "plan", "referrals", "clv", "nightly", "feedback")
+SECTIONS = ("facts", "demo", "import", "web", "plan", "referrals", "clv", "nightly", "feedback", "reports")
 P95_TARGET_MS = 100
 BIG_TABLES = {
     "customers_customer",
@@ -473,18 +474,28 @@ def _scans(plan: str) -> list[str]:
     return seen
 
 
+def statement_plans(
+    plans: list[dict[str, Any]], big_tables: Collection[str], *, sql: int, plan: int
+) -> list[str]:
+    """One markdown block per measured statement: its execution time, the big tables it read by a
+    sequential scan, its SQL and its plan (each clipped to ``sql`` / ``plan`` characters)."""
+    out = []
+    for i, p in enumerate(plans, 1):
+        big = ", ".join(t for t in p["seq_scans"] if t in big_tables) or "none"
+        out.append(
+            f"Statement {i}: execution {_ms(p['execution_ms'])} ms; seq scan of a big table: {big}\n\n"
+            f"```sql\n{_clip(p['sql'], sql)}\n```\n\n```\n{_clip(p['plan'], plan)}\n```\n"
+        )
+    return out
+
+
 def _plans_markdown(r: dict[str, Any]) -> str:
     from bench import bench_referrals as br
 
     parts = [f"## {r['backend']}: {r['customers']:,} customers\n"]
     for x in r["rows"]:
         parts.append(f"### {x['label']} · {x['role']} · {_ms(x['ms'])} ms · {x['queries']} queries\n")
-        for i, p in enumerate(x["plans"], 1):
-            big = ", ".join(t for t in p["seq_scans"] if t in br.BIG_TABLES) or "none"
-            parts.append(
-                f"Statement {i}: execution {_ms(p['execution_ms'])} ms; seq scan of a big table: {big}\n\n"
-                f"```sql\n{_clip(p['sql'], 4000)}\n```\n\n```\n{_clip(p['plan'], 20000)}\n```\n"
-            )
+        parts += statement_plans(x["plans"], br.BIG_TABLES, sql=4000, plan=20000)
     for w in r.get("rewrites") or []:
         idx = f" + {w['with_index']}" if w.get("with_index") else ""
         parts.append(
@@ -836,6 +847,35 @@ def feedback_bench(args: argparse.Namespace, workdir: Path) -> str:
     return bench_feedback.render(results, failures)
 
 
+def reports_bench(args: argparse.Namespace, workdir: Path) -> str:
+    """``bench/bench_reports.py`` once per backend: PostgreSQL on the nightly set (1M customers),
+    SQLite on a smaller set of its own."""
+    from bench import bench_reports
+
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    (workdir / "reports").mkdir(parents=True, exist_ok=True)
+    for backend in [b.strip() for b in args.reports_backends.split(",") if b.strip()]:
+        customers = (
+            args.reports_customers if backend == "postgresql" else min(args.reports_customers, 100_000)
+        )
+        cmd = [sys.executable, "-m", "bench.bench_reports", "--backend", backend]
+        cmd += ["--database-url", args.database_url, "--customers", str(customers)]
+        cmd += ["--purchases", str(customers * 10), "--workdir", str(workdir / "reports")]
+        cmd += ["--reuse-db"] if args.reuse_db else []
+        progress = workdir / "reports" / f"run-{backend}.log"
+        log(f"reports: {backend} (progress in {progress})")
+        with progress.open("w") as err:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        if proc.returncode != 0:
+            tail = progress.read_text().strip()
+            failures.append(f"{backend}: `{tail.splitlines()[-1] if tail else proc.returncode}`")
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    (workdir / "reports" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    return bench_reports.render(results, failures)
+
+
 # --- the report ------------------------------------------------------------------------------------
 
 
@@ -855,6 +895,7 @@ TITLES = {
     "clv": "Lifetime-value models against lifetimes",
     "nightly": "Nightly analytics run at scale (segments, lifetime value, risk)",
     "feedback": "Satisfaction and complaints at scale",
+    "reports": "Account reports, dashboards and cost-to-serve at scale",
 }
 
 
@@ -929,6 +970,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nightly-sqlite-customers", type=int, default=100_000, help="SQLite nightly scale set")
     p.add_argument("--feedback-backends", default="postgresql", help="comma list: postgresql, sqlite")
     p.add_argument("--feedback-sqlite-customers", type=int, default=100_000, help="SQLite feedback scale set")
+    p.add_argument("--reports-backends", default="postgresql", help="comma list: postgresql, sqlite (100k)")
+    p.add_argument(
+        "--reports-customers", type=int, default=1_000_000, help="customers of the nightly set (reports)"
+    )
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SECTIONS)
@@ -947,6 +992,7 @@ def main(argv: list[str] | None = None) -> int:
         "clv": lambda: clv_bench(args, args.workdir),
         "nightly": lambda: nightly_bench(args, args.workdir),
         "feedback": lambda: feedback_bench(args, args.workdir),
+        "reports": lambda: reports_bench(args, args.workdir),
     }
     for key in SECTIONS[1:]:
         if key not in only:
