@@ -12,6 +12,33 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _serial_live_server_on_in_memory_sqlite(django_db_setup: None) -> Iterator[None]:
+    """On in-memory SQLite the live server's request threads all use the test's one connection,
+    and two requests on it at once can block each other for good: a manager's home page loads its
+    four sections by htmx in parallel, and the suite hung there. There the live server answers one
+    request at a time (Chromium queues the rest); on PostgreSQL each request thread has its own
+    connection and the server stays threaded."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.db import connection
+    from django.test.testcases import LiveServerThread
+
+    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
+        yield
+        return
+
+    class Serial(WSGIServer):
+        def __init__(self, *args: object, connections_override: object = None, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # the server's own thread already uses the override
+
+    original = LiveServerThread.server_class
+    LiveServerThread.server_class = Serial  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        LiveServerThread.server_class = original
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     if not Path(CHROMIUM).exists():
@@ -40,6 +67,8 @@ def page(browser, live_server):
     pg = context.new_page()
     try:
         yield pg
+        # Let the page's last htmx requests finish before the test's data is flushed under them.
+        pg.wait_for_load_state("networkidle")
     finally:
         context.close()
 
