@@ -32,6 +32,20 @@ def is_active_member(user: User) -> bool:
     return bool(user.is_authenticated and user.is_active and user.organisation_id and user.left_at is None)
 
 
+def team_member_ids(user: User) -> list[int]:
+    """The ids of the people in the teams ``user`` manages (a handful), read once per user object.
+
+    A request loads its user afresh, so a change of teams shows from the next request on.
+    """
+    ids: list[int] | None = getattr(user, "_team_member_ids", None)
+    if ids is None:
+        from huitou.accounts.models import User as UserModel
+
+        ids = list(UserModel.objects.filter(team__manager_id=user.pk).values_list("pk", flat=True))
+        user._team_member_ids = ids  # type: ignore[attr-defined]
+    return ids
+
+
 def customer_scope(user: User, prefix: str = "") -> Q:
     """Q limiting a Customer query (or a related query through ``prefix``) to what ``user`` may see."""
     if not is_active_member(user):
@@ -45,7 +59,10 @@ def customer_scope(user: User, prefix: str = "") -> Q:
         return org & Q(**{f"{p}owner_id": user.pk})
     policy = user.organisation.policy  # type: ignore[union-attr]
     if role == MANAGER:
-        q = Q(**{f"{p}owner__team__manager_id": user.pk})
+        # Owner in a list of ids, not ``owner__team__manager_id``: both arms of the OR then sit on
+        # the row itself, so the database can OR the owner and store indexes instead of joining
+        # every customer to its owner's team (3 s for a manager's value report at 1M customers).
+        q = Q(**{f"{p}owner_id__in": team_member_ids(user)})
         if policy.people.manager_sees_whole_store and user.store_id:
             q |= Q(**{f"{p}store_id": user.store_id})
         return org & q

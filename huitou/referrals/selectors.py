@@ -38,8 +38,7 @@ def _own_scope(viewer: User) -> Q | None:
     if role == MANAGER:
         # The team's reps as a list (a handful): ``rep_id = ANY(…)`` can be an index condition,
         # so the database ORs two index scans (rep, store) instead of filtering every row.
-        team = list(User.objects.filter(team__manager_id=viewer.pk).values_list("pk", flat=True))
-        q = Q(rep_id__in=team)
+        q = Q(rep_id__in=permissions.team_member_ids(viewer))
         if policy.people.manager_sees_whole_store and viewer.store_id:
             q |= Q(store_id=viewer.store_id)
         return org & q
@@ -68,7 +67,7 @@ def referral_scope_parts(viewer: User) -> list[Q]:
         policy = viewer.organisation.policy  # type: ignore[union-attr]
         if policy.people.manager_sees_whole_store:
             org = Q(organisation_id=viewer.organisation_id)
-            team = list(User.objects.filter(team__manager_id=viewer.pk).values_list("pk", flat=True))
+            team = permissions.team_member_ids(viewer)
             store = org & Q(store_id=viewer.store_id)
             if not team:
                 return [store]

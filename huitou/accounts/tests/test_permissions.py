@@ -104,3 +104,19 @@ def test_policy_update_owner_only_and_validated(people):
     assert people.org.policy_version == 2
     with pytest.raises(ValidationFailed):
         policy_update(actor=owner, data={}, version=1)  # stale
+
+
+def test_a_managers_scope_sits_on_the_customer_row(people):
+    """The manager's arm is the owner among the team's ids, not a join through the owner's team:
+    the statement names no user or team table, so the owner and store indexes can answer it."""
+    sql = str(customer_queryset(people.manager1).query)
+    assert "accounts_team" not in sql and "accounts_user" not in sql
+    assert visible(people.manager1) == {"王小明", "李娜"}
+
+
+def test_the_team_ids_are_read_once_per_user_object(people, django_assert_num_queries):
+    manager = people.manager1
+    with django_assert_num_queries(1):
+        first = permissions.team_member_ids(manager)
+        again = permissions.team_member_ids(manager)
+    assert sorted(first) == sorted([people.rep1.pk, people.rep2.pk]) and again == first

@@ -158,8 +158,9 @@ def test_today_query_count_does_not_grow_with_tasks(w, django_assert_num_queries
 
 def test_today_query_count_for_a_manager_looking_at_a_rep(w, django_assert_num_queries):
     viewer = fresh(w.manager1)
-    # + the person looked at; the organisation is read once for the scope and the phones
-    with django_assert_num_queries(6):
+    # + the person looked at and the manager's team (ids, read once); the organisation is read
+    # once for the scope and the phones
+    with django_assert_num_queries(7):
         selectors.today_tasks(viewer, day=w.today, user_id=w.rep1.pk)
 
 
@@ -258,8 +259,9 @@ def test_today_page_query_count_is_pinned(client, w, django_assert_num_queries):
 
 def test_today_page_query_count_for_a_manager(client, w, django_assert_num_queries):
     login(client, w.manager1)
-    # + the person looked at, the people picker and the tasks escalated to the manager
-    with django_assert_num_queries(11):
+    # + the person looked at, the manager's team (ids, once), the people picker and the tasks
+    # escalated to the manager
+    with django_assert_num_queries(12):
         client.get(reverse("followups:today"), {"user": w.rep1.pk})
 
 
