@@ -54,11 +54,12 @@ def retention_observed(
     in_period = Q(ordered_on__gte=start)
     money = DecimalField(max_digits=20, decimal_places=2)
     rows = Purchase.objects.filter(
-        permissions.customer_scope(viewer, "customer__"),
-        organisation_id=permissions.org_id(viewer),
-        ordered_on__gte=base_start,
-        ordered_on__lte=end,
+        organisation_id=permissions.org_id(viewer), ordered_on__gte=base_start, ordered_on__lte=end
     )
+    if viewer.role != permissions.OWNER:
+        # The owner sees the whole organisation, which the sale's own column already says: no
+        # join of two years of sales to the million customers (2 of the 8.4 s it took at 1M).
+        rows = rows.filter(permissions.customer_scope(viewer, "customer__"))
     if store_id:
         rows = rows.filter(customer__store_id=store_id)
     per_customer = (
@@ -78,7 +79,16 @@ def retention_observed(
     # Django cannot aggregate over a grouped queryset's aggregates, hence the hand-written outer
     # level. ``is_new`` is worked out only where it matters: CASE stops before the probe for
     # customers who bought in the months before the period.
+    # ``u`` is MATERIALIZED so the probe runs once per customer: inlined, PostgreSQL copied the
+    # CASE (and its NOT EXISTS) into each of the three sums that read ``is_new``.
     sql = f"""
+        WITH u AS MATERIALIZED (
+            SELECT t.b, t.p, t.rev, t.mar,
+                CASE WHEN t.p = 1 AND t.b = 0 AND NOT EXISTS (
+                    SELECT 1 FROM {purchases} e WHERE e.customer_id = t.customer_id AND e.ordered_on < %s
+                ) THEN 1 ELSE 0 END AS is_new
+            FROM ({inner_sql}) t
+        )
         SELECT
             COALESCE(SUM(u.b), 0),
             COALESCE(SUM(CASE WHEN u.b = 1 AND u.p = 1 THEN 1 ELSE 0 END), 0),
@@ -88,13 +98,7 @@ def retention_observed(
             COALESCE(SUM(u.mar), 0),
             COALESCE(SUM(CASE WHEN u.is_new = 1 THEN u.rev ELSE 0 END), 0),
             COALESCE(SUM(CASE WHEN u.is_new = 1 THEN u.mar ELSE 0 END), 0)
-        FROM (
-            SELECT t.b, t.p, t.rev, t.mar,
-                CASE WHEN t.p = 1 AND t.b = 0 AND NOT EXISTS (
-                    SELECT 1 FROM {purchases} e WHERE e.customer_id = t.customer_id AND e.ordered_on < %s
-                ) THEN 1 ELSE 0 END AS is_new
-            FROM ({inner_sql}) t
-        ) u
+        FROM u
     """  # noqa: S608 - only quoted table names and Django-compiled SQL are interpolated
     with connection.cursor() as cursor:
         # The probe's date comes first in the text, before the inner query's parameters.

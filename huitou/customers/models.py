@@ -379,9 +379,19 @@ class Purchase(TimeStampedModel):
         db_persist=True,
         verbose_name=_("delivery day"),
     )
+    # What is still owed on the sale, kept by the database. The receivables filter on it
+    # (``open_amount > 0``): a comparison of two columns has no statistics, so PostgreSQL guessed a
+    # third of 10M sales open and scanned them all instead of the partial index (1.6 s); a column of
+    # its own has a histogram. Never written by the application.
+    open_amount = models.GeneratedField(
+        expression=models.F("amount") - models.F("paid_amount"),
+        output_field=models.DecimalField(max_digits=14, decimal_places=2),
+        db_persist=True,
+        verbose_name=_("open amount"),
+    )
     history = HistoricalRecords(
         user_db_constraint=False,
-        excluded_fields=["updated_at", "sale_day"],
+        excluded_fields=["updated_at", "sale_day", "open_amount"],
         no_db_index=["organisation", "customer", "store", "rep", "external_id"],
     )
 
@@ -400,10 +410,16 @@ class Purchase(TimeStampedModel):
             models.Index(
                 fields=["organisation", "payment_due_on"],
                 name="purchase_open_idx",
-                condition=models.Q(paid_amount__lt=models.F("amount")),
+                condition=models.Q(open_amount__gt=0),
                 include=["ordered_on", "amount", "paid_amount", "store", "rep"],
             ),
-            models.Index(fields=["organisation", "ordered_on"], name="purchase_org_day_idx"),
+            # Covering, so the reports that group a period's sales per customer (retention,
+            # cost-to-serve's margin) read the index alone, not 10M rows of the table.
+            models.Index(
+                fields=["organisation", "ordered_on"],
+                name="purchase_org_day_idx",
+                include=["customer", "amount", "margin"],
+            ),
             models.Index(fields=["rep", "ordered_on"], name="purchase_rep_day_idx"),
             # Partial, so imports of purchases without these dates pay nothing (the plan's cadences).
             models.Index(

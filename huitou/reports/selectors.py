@@ -393,7 +393,7 @@ def _same_day(day: dt.date, year: int) -> dt.date:
 
 def account_ageing(customer: Customer, *, today: dt.date, edges: tuple[int, ...]) -> metrics.Ageing:
     rows = list(
-        Purchase.objects.filter(customer_id=customer.pk, paid_amount__lt=F("amount")).values_list(
+        Purchase.objects.filter(customer_id=customer.pk, open_amount__gt=0).values_list(
             "amount", "paid_amount", "payment_due_on", "ordered_on"
         )
     )
@@ -593,7 +593,7 @@ def account_rows(customers: list[Customer], *, year: int, today: dt.date) -> lis
     due = Coalesce("payment_due_on", "ordered_on")
     receivable = {
         r["customer_id"]: dict(r)
-        for r in Purchase.objects.filter(customer_id__in=ids, paid_amount__lt=F("amount"))
+        for r in Purchase.objects.filter(customer_id__in=ids, open_amount__gt=0)
         .annotate(due=due)
         .values("customer_id")
         .annotate(
@@ -739,7 +739,7 @@ def receivables_ageing(
     column = "rep_id" if group == "rep" else "store_id"
     rows = list(
         _purchase_scope(viewer, store_id=store_id, team_id=team_id, rep_id=rep_id)
-        .filter(paid_amount__lt=F("amount"))
+        .filter(open_amount__gt=0)
         .annotate(due=Coalesce("payment_due_on", "ordered_on"))
         .values(column)
         .annotate(**aggregates)

@@ -144,3 +144,21 @@ def test_one_query(ret_world, django_assert_num_queries):
     _ = owner.organisation  # the permission layer reads the policy of a manager's organisation
     with django_assert_num_queries(1):
         retention_observed(owner, start=START, end=END)
+
+
+def test_the_owners_figures_read_the_sales_alone(ret_world):
+    """The owner's scope is the organisation, which the sale carries: the statement joins no
+    customers, and the new-customer probe is evaluated once (a materialized CTE), not once per sum
+    that reads it. A manager's still goes through the customers' scope."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    w = ret_world.w
+    with CaptureQueriesContext(connection) as ctx:
+        owner = retention_observed(w.owner, start=START, end=END)
+    (sql,) = [q["sql"] for q in ctx.captured_queries if "customers_purchase" in q["sql"]]
+    assert "customers_customer" not in sql and "MATERIALIZED" in sql
+    assert (owner.active_at_start, owner.retained, owner.new_customers) == (5, 3, 2)
+    with CaptureQueriesContext(connection) as ctx:
+        retention_observed(w.manager1, start=START, end=END)
+    assert any("customers_customer" in q["sql"] for q in ctx.captured_queries)
