@@ -136,7 +136,10 @@ def source_rows(
             qs = qs.annotate(_month=TruncMonth(when))
             group.append("_month")
         qs = qs.values(*group).order_by().annotate(**agg)
-        return list(qs.values_list(*fields, name, *(["_month"] if by_month else [])))
+        names = (*fields, name, *(["_month"] if by_month else []))
+        if as_float and not by_month:
+            return _plain_rows(qs, names)
+        return list(qs.values_list(*names))
 
     for chunk in _chunks(ids):
         scope = Q() if chunk is None else Q(customer_id__in=chunk)
@@ -181,6 +184,23 @@ def source_rows(
             scope, organisation_id=org_id, status="redeemed", redeemed_at__gte=lo, redeemed_at__lt=hi
         )
         yield "vouchers", grouped(vouchers, "redeemed_at", "customer_id", v=total("value"))
+
+
+def _plain_rows(qs: Any, names: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The rows of ``qs.values_list(*names)`` as the driver returns them, for ids, kinds, counts
+    and float sums, which need none of Django's per-value converters. The owner's table groups
+    about two million rows; through the ORM's iterator that took 3 s of Python at 1M customers."""
+    from django.db import connections
+
+    sql, params = qs.values_list(*names).query.sql_with_params()
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [c[0] for c in cursor.description]
+        rows = cursor.fetchall()
+    if columns[: len(names)] == list(names):
+        return rows
+    order = [columns.index(n) for n in names]
+    return [tuple(r[i] for i in order) for r in rows]
 
 
 def _month_of(value: Any) -> dt.date | None:
@@ -350,7 +370,11 @@ def _margin_rows(
             qs = qs.filter(scope("customer__"))
         if chunk is not None:
             qs = qs.filter(customer_id__in=chunk)
-        out.extend(qs.values("customer_id").order_by().annotate(m=total).values_list("customer_id", "m"))
+        grouped = qs.values("customer_id").order_by().annotate(m=total)
+        if as_float:
+            out.extend(_plain_rows(grouped, ("customer_id", "m")))
+        else:
+            out.extend(grouped.values_list("customer_id", "m"))
     return out
 
 
@@ -397,7 +421,8 @@ def _build_table(viewer: User, start: dt.date, end: dt.date, f: CostFilters) -> 
 
 def cost_table(viewer: User, *, start: dt.date, end: dt.date, filters: CostFilters) -> CostTable:
     """The viewer's customers ranked by margin − cost-to-serve in the period. Cached for a few
-    minutes per viewer, filters and policy version, so paging and the export reuse one computation."""
+    minutes per viewer (per organisation for its owners), filters and policy version, so paging
+    and the export reuse one computation."""
     from django.core.cache import cache
 
     if not can_view_costs(viewer):
@@ -411,8 +436,9 @@ def cost_table(viewer: User, *, start: dt.date, end: dt.date, filters: CostFilte
             "serve-costs",
             org.pk,
             org.policy_version,
-            viewer.pk,
-            viewer.role,
+            # The whole organisation's table (an owner without filters) is the same for every
+            # owner, so they share it; any narrower one is the viewer's own.
+            "org" if _scope_fn(viewer, filters) is None else f"{viewer.pk}:{viewer.role}",
             start.isoformat(),
             end.isoformat(),
             filters.store_id,
