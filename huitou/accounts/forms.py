@@ -20,6 +20,28 @@ from .models import User
 from .policy import OrgPolicy
 
 _ROLE_LABELS = dict(User.Role.choices)
+# What the settings page shows for the values of the policy's choice fields (``Literal``); a value
+# without an entry shows as written.
+_CHOICE_LABELS: dict[str, Any] = {
+    **_ROLE_LABELS,
+    "revenue": _("Revenue"),
+    "margin": _("Margin"),
+    "maintenance_voucher": _("Maintenance voucher"),
+    "gift_voucher": _("Gift voucher"),
+    "bgnbd": "BG/NBD",
+    "paretonbd": "Pareto/NBD",
+    "sms": _("SMS"),
+    "email": _("Email"),
+    "low": _("Low"),
+    "medium": _("Medium"),
+    "high": _("High"),
+    "critical": _("Critical"),
+    "mean": _("At the means of the factors"),
+    "fixed": _("At fixed cut-offs"),
+    "companies": _("Company accounts"),
+    "all": _("All accounts"),
+    "none": _("No accounts"),
+}
 
 
 def _label(name: str, info: FieldInfo) -> str:
@@ -39,7 +61,7 @@ def _bounds(info: FieldInfo) -> dict[str, Any]:
 
 
 def _choices(values: tuple[Any, ...]) -> list[tuple[str, str]]:
-    return [(str(v), str(_ROLE_LABELS.get(v, v))) for v in values]
+    return [(str(v), str(_CHOICE_LABELS.get(v, v))) for v in values]
 
 
 def _field_for(name: str, info: FieldInfo) -> forms.Field:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -191,3 +192,17 @@ def test_cannot_revoke_someone_elses_token(client, org_world):
     client.post(reverse("accounts:profile"), {"action": "revoke", "token_id": str(token.pk)})
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+def test_settings_choices_show_words_not_stored_values(client, org_world):
+    """A choice field of the policy offers its values by name: the stock-check setting reads
+    '企业客户' (company accounts), not the stored 'companies'; the English page says it in English."""
+    client.force_login(org_world.owner)
+    html = client.get(reverse("accounts:settings")).content.decode()
+    select = html.split('name="reports.stock_checks_for"', 1)[1].split("</select>", 1)[0]
+    assert re.search(r'<option value="companies"[^>]*selected[^>]*>企业客户</option>', select)
+    assert ">companies<" not in select
+    client.post(reverse("set_language"), {"language": "en", "next": reverse("accounts:settings")})
+    html = client.get(reverse("accounts:settings")).content.decode()
+    select = html.split('name="reports.stock_checks_for"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="none">No accounts</option>' in select
