@@ -89,8 +89,9 @@ def _promotion_input(
     ends_on: dt.date,
     store_ids: list[int] | None,
     purchase_kinds: list[str] | None,
-) -> tuple[dict[str, list[str]], list[str], list[Store]]:
-    """Field errors, the sorted purchase kinds and the stores (of the organisation only)."""
+) -> tuple[list[str], list[Store]]:
+    """The sorted purchase kinds and the stores (of the organisation only); every field at fault
+    is refused at once (``ValidationFailed``)."""
     errors: dict[str, list[str]] = {}
     if not name.strip():
         errors["name"] = ["required"]
@@ -102,7 +103,9 @@ def _promotion_input(
     stores = list(Store.objects.filter(organisation_id=org_id, pk__in=store_ids or []))
     if len(stores) != len(set(store_ids or [])):
         errors["store_ids"] = ["unknown store"]
-    return errors, kinds, stores
+    if errors:
+        raise ValidationFailed(errors)
+    return kinds, stores
 
 
 def promotion_create(
@@ -118,7 +121,7 @@ def promotion_create(
     if not can_manage_promotions(actor):
         raise PermissionDenied("only the owner and managers create promotions")
     org_id = permissions.org_id(actor)
-    errors, kinds, stores = _promotion_input(
+    kinds, stores = _promotion_input(
         org_id=org_id,
         name=name,
         starts_on=starts_on,
@@ -126,8 +129,6 @@ def promotion_create(
         store_ids=store_ids,
         purchase_kinds=purchase_kinds,
     )
-    if errors:
-        raise ValidationFailed(errors)
     with transaction.atomic():
         promotion = Promotion.objects.create(
             organisation_id=org_id,
@@ -162,7 +163,7 @@ def promotion_update(
         raise NotFound("promotion")
     if not can_manage_promotions(actor):
         raise PermissionDenied("only the owner and managers change promotions")
-    errors, kinds, stores = _promotion_input(
+    kinds, stores = _promotion_input(
         org_id=org_id,
         name=name,
         starts_on=starts_on,
@@ -170,8 +171,6 @@ def promotion_update(
         store_ids=store_ids,
         purchase_kinds=purchase_kinds,
     )
-    if errors:
-        raise ValidationFailed(errors)
     with transaction.atomic():
         # Lock the promotion so a tag made meanwhile is checked against the new terms or waits.
         promotion = Promotion.objects.select_for_update().get(pk=promotion_id)
@@ -188,6 +187,7 @@ def promotion_update(
                 filter=Q(purchase__store_id__isnull=True) | ~Q(purchase__store_id__in=[s.pk for s in stores]),
             )
         outside = tags.aggregate(**counts)
+        errors: dict[str, list[str]] = {}
         for key, field in (
             ("early", "starts_on"),
             ("late", "ends_on"),
