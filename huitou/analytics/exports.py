@@ -1,11 +1,15 @@
 """xlsx downloads of the segments, at-risk and qualified-lead pages.
 
 Each workbook holds exactly what its page shows under the same filters and scope: the views pass
-the figures and the querysets their selectors built for the page. Workbooks are written row by
-row (openpyxl write-only) from ``iterator()`` chunks to a temporary file that the response
-streams, so neither the rows nor the workbook sit in memory. Texts are in the site's language,
-like the other analytics exports. The customer sheets stop at ``EXPORT_ROWS`` rows and say so in
-their last line.
+the figures and the querysets their selectors built for the page. So the figures' sheets (tiers,
+grid, types, score distribution, reasons) count the snapshot's rows by the owner and store copied
+at the nightly run, and the customer sheets list only the rows whose customer the viewer may still
+see now (``scope`` module): a customer reassigned today is counted but no longer listed.
+
+Workbooks are written row by row (openpyxl write-only) from ``iterator()`` chunks to a temporary
+file that the response streams, so neither the rows nor the workbook sit in memory. Texts are in
+the site's language, like the other analytics exports. The customer sheets stop at
+``EXPORT_ROWS`` rows and say so in their last line.
 """
 
 from __future__ import annotations

@@ -38,10 +38,18 @@ def snapshot_key(to: str, *, optional: bool = False) -> models.ForeignKey[Any, A
 
 
 class CustomerSegment(models.Model):
-    """A customer's RFM scores, value tier and suggested type as of one day."""
+    """A customer's RFM scores, value tier and suggested type as of one day.
+
+    ``owner``, ``store`` and ``customer_type`` (the type set on the customer) are the customer's at
+    the time of the run, copied so that the segments page's counts and sums scope and filter on the
+    row itself (``scope.snapshot_scope``) instead of joining every row to its customer; the
+    per-customer export still goes through the customer's current owner and store as well.
+    """
 
     organisation = snapshot_key("accounts.Organisation")
     customer = snapshot_key("customers.Customer")
+    owner = snapshot_key("accounts.User", optional=True)
+    store = snapshot_key("accounts.Store", optional=True)
     as_of = models.DateField(_("as of"))
     recency_days = models.PositiveIntegerField(_("days since the last purchase"))
     frequency = models.PositiveIntegerField(_("purchase days"))
@@ -52,13 +60,21 @@ class CustomerSegment(models.Model):
     m = models.PositiveSmallIntegerField("M")
     tier = models.CharField(_("value tier"), max_length=6, blank=True, default="")
     suggested_type = models.CharField(_("suggested type"), max_length=12, blank=True, default="")
+    customer_type = models.CharField(_("customer type"), max_length=12, blank=True, default="")
 
     class Meta:
         verbose_name = _("customer segment")
         constraints = [
             models.UniqueConstraint(fields=["customer", "as_of"], name="segment_customer_asof_unique")
         ]
-        indexes = [models.Index(fields=["organisation", "as_of", "tier"], name="segment_org_asof_tier_idx")]
+        # A rep's rows, a manager's (their team's reps OR their store: a BitmapOr of the two) and a
+        # store filter's each read one index for the day. No order column as on the risk and value
+        # snapshots: the page has no paged list, only grouped figures and the export (sorted once).
+        indexes = [
+            models.Index(fields=["organisation", "as_of", "tier"], name="segment_org_asof_tier_idx"),
+            models.Index(fields=["owner", "as_of"], name="segment_owner_asof_idx"),
+            models.Index(fields=["store", "as_of"], name="segment_store_asof_idx"),
+        ]
 
 
 class FillState(models.Model):

@@ -1,8 +1,19 @@
 """Reads of the crisis-signal part: at-risk lists, a customer's risk card, saves per rep and month.
 
-Every read goes through ``customer_scope`` on the customer's current owner and store. The
-snapshot's copied ``owner``/``store`` only narrow further (so the lists use their indexes); a
-customer reassigned today shows in the new rep's list from the next nightly run.
+The score chart and its reason counts (``risk_chart``) scope and filter on the snapshot row's own
+organisation, owner and store (``scope.snapshot_scope``: the owner and store copied at the time of
+the nightly run) and never join each snapshot row to its customer; a customer reassigned today
+still counts for their old rep until the next nightly run. The snapshot holds every customer with a
+purchase that is neither merged away nor erased, lost ones and prospects included, while the chart
+counts active customers only (as the list does): the few that are not active are left out by an
+anti-join on the ``(organisation, status, id)`` index of the customers, not by reading every
+customer (see ``_snapshot_rows``). That status is today's: a customer marked lost or erased today
+leaves the chart at once; one merged away today leaves it at the next nightly run.
+
+The at-risk list and its export (``at_risk_list``) AND that scope with ``customer_scope`` on the
+customer's current owner and store (and their current status): a customer reassigned today leaves
+the old rep's list at once and shows in the new rep's list from the next nightly run. The other
+reads go through ``customer_scope``.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext
 
@@ -23,6 +34,7 @@ from huitou.customers.models import Customer
 from . import risk
 from .models import CustomerLoss, CustomerRisk, RiskFill, WinBack
 from .risk_services import risk_settings
+from .scope import snapshot_filters, snapshot_scope
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -98,24 +110,44 @@ class RiskFilters:
     team_id: int | None = None
 
 
+# Statuses of customers that may have a snapshot row but are left out of the chart and the list.
+NOT_ACTIVE = tuple(s for s in Customer.Status.values if s != Customer.Status.ACTIVE)
+
+
+def _snapshot_rows(viewer: User, filters: RiskFilters, day: dt.date) -> QuerySet[CustomerRisk]:
+    """Active customers of the snapshot of ``day`` the viewer may see by the row's own owner and
+    store, narrowed by the store, team and rep copied on the row (every score: the minimum score
+    is applied by the caller). The figures' rows.
+
+    The snapshot carries no status, so the customers that are not active (lost ones, prospects)
+    are taken out with NOT EXISTS on the customers of the organisation with such a status: the
+    database reads only those from the ``(organisation, status, id)`` index and hashes them (an
+    anti-join), instead of joining every snapshot row to its customer."""
+    org = permissions.org_id(viewer)
+    not_active = Customer.objects.filter(
+        organisation_id=org, status__in=NOT_ACTIVE, pk=OuterRef("customer_id")
+    )
+    return CustomerRisk.objects.filter(
+        snapshot_scope(viewer),
+        snapshot_filters(store_id=filters.store_id, team_id=filters.team_id, rep_id=filters.rep_id),
+        ~Exists(not_active),
+        organisation_id=org,
+        as_of=day,
+    )
+
+
 def _scored_rows(viewer: User, filters: RiskFilters, day: dt.date) -> QuerySet[CustomerRisk]:
-    """Active customers of the snapshot of ``day`` the viewer may see, narrowed by store, team and
-    rep (every score: the minimum score is applied by the caller)."""
-    qs = CustomerRisk.objects.filter(
+    """The rows of the list: the snapshot's scope and filters (by the copied owner and store) AND
+    ``customer_scope`` on the customer's current owner and store, active customers only (the list
+    joins its customers anyway)."""
+    return CustomerRisk.objects.filter(
+        snapshot_scope(viewer),
+        snapshot_filters(store_id=filters.store_id, team_id=filters.team_id, rep_id=filters.rep_id),
         permissions.customer_scope(viewer, "customer__"),
         organisation_id=permissions.org_id(viewer),
         as_of=day,
         customer__status=Customer.Status.ACTIVE,
     )
-    if viewer.role == permissions.REP:
-        qs = qs.filter(owner_id=viewer.pk)
-    if filters.rep_id:
-        qs = qs.filter(owner_id=filters.rep_id)
-    if filters.store_id:
-        qs = qs.filter(store_id=filters.store_id)
-    if filters.team_id:
-        qs = qs.filter(owner__team_id=filters.team_id)
-    return qs
 
 
 def min_score_of(viewer: User, filters: RiskFilters) -> int:
@@ -152,14 +184,15 @@ class RiskChart:
 
 def risk_chart(viewer: User, filters: RiskFilters, *, as_of: dt.date | None = None) -> RiskChart:
     """The score distribution of the active customers under the page's store, team and rep
-    filters (all scores, so the chart shows where the minimum cuts), and how many customers of
-    the list (at or above the minimum score) carry each reason. Two grouped queries: scores
-    grouped by value (at most 101 rows) and the reasons' codes unnested from the stored JSON."""
+    filters (all scores, so the chart shows where the minimum cuts), and how many customers at or
+    above the minimum score carry each reason. Two grouped queries over the snapshot's own columns
+    (``_snapshot_rows``): scores grouped by value (at most 101 rows) and the reasons' codes
+    unnested from the stored JSON."""
     out = RiskChart()
     day = as_of or latest_as_of(viewer)
     if day is None or not can_view_risk(viewer):
         return out
-    base = _scored_rows(viewer, filters, day)
+    base = _snapshot_rows(viewer, filters, day)
     minimum = min_score_of(viewer, filters)
     for score, n in base.values("score").annotate(n=Count("id")).order_by().values_list("score", "n"):
         out.bins[min(int(score) // 10, SCORE_BINS - 1)] += n

@@ -310,9 +310,11 @@ def segments_refresh(
     ``segments.auto_tiers``, write each customer's tier. Running it again replaces the snapshot of
     that day and changes no tier a second time (idempotent).
 
-    The snapshot holds the customers with at least one purchase up to ``as_of``; customers without
-    sales value in the lookback get no tier. Customer types set by hand are never changed; the rule's
-    suggestion is only stored in the snapshot.
+    The snapshot holds the customers with at least one purchase up to ``as_of``, whatever their
+    status; customers without sales value in the lookback get no tier. Customer types set by hand
+    are never changed; the rule's suggestion is only stored in the snapshot, next to a copy of the
+    type set by hand and of the customer's owner and store at the time of the run (what the pages'
+    figures scope, filter and group on: ``scope.snapshot_scope``).
     """
     policy = organisation.policy.segments
     start = as_of - dt.timedelta(days=policy.lookback_days - 1)
@@ -335,6 +337,9 @@ _SNAPSHOT_COLUMNS = (
     "organisation",
     "as_of",
     "customer",
+    "owner",
+    "store",
+    "customer_type",
     "recency_days",
     "frequency",
     "monetary",
@@ -363,8 +368,11 @@ def _refresh(
         .order_by()
         .values_list("referred_by_id", "n")
     )
+    # With the owner, store and type set on each customer, copied onto their snapshot row.
     current = list(
-        Customer.objects.filter(organisation=organisation).order_by("id").values_list("id", "kind", "tier")
+        Customer.objects.filter(organisation=organisation)
+        .order_by("id")
+        .values_list("id", "kind", "tier", "owner_id", "store_id", "customer_type")
     )
     lap(clock, "read")
     ids, last, frequency, revenue_cents, margin_cents = _segment_figures(purchases, start)
@@ -393,10 +401,14 @@ def _refresh(
         volume_min_f_score=policy.volume_min_f_score,
         relationship_min_referrals=policy.relationship_min_referrals,
     )
+    picked = [current[p] for p in pos.tolist()]
     columns = [
         str(organisation.pk),
         as_of.isoformat(),
         _texts(ids),
+        [None if c[3] is None else str(c[3]) for c in picked],
+        [None if c[4] is None else str(c[4]) for c in picked],
+        [c[5] for c in picked],
         _texts(recency),
         _texts(frequency),
         cents_texts(revenue_cents),

@@ -1,10 +1,17 @@
 """Reads of the lifetime-value part (DOMAIN §8): a customer's value card, CLV per tier and per
 customer type, and customers ordered by CLV.
 
-Every read on behalf of a person goes through ``customer_scope`` on the customer's current owner
-and store; the snapshot's copied ``owner``/``store`` only narrow further so the lists use their
-indexes. ``value_by_tier`` and ``value_by_type`` take an organisation: they are the owner's
-whole-organisation figures (the owner dashboard calls them after its own role check).
+The per-segment figures and totals of the report (``value_segments``) scope and filter on the
+snapshot row's own organisation, owner and store (``scope.snapshot_scope``: the owner and store
+copied at the time of the nightly run) and never join the snapshot to the customers table. The
+rows are written for every customer neither merged away nor erased, whatever their status (no
+status filter, as before); a customer reassigned today moves to the new rep's figures, and one
+erased or merged today leaves them, at the next nightly run. The list (``value_list``) AND
+that scope with ``customer_scope`` on the customer's current owner and store: a customer
+reassigned today leaves the old rep's list at once and shows in the new rep's list from the next
+nightly run. A customer's card goes through ``customer_scope``. ``value_by_tier`` and
+``value_by_type`` take an organisation: they are the owner's whole-organisation figures (the owner
+dashboard calls them after its own role check).
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Avg, Count, Sum
+from django.db.models import Count, Sum
 
 from huitou.accounts import permissions
 from huitou.customers import selectors as customer_selectors
 from huitou.customers.models import Customer
 
 from .models_value import CustomerValue, ValueFill
+from .scope import snapshot_filters, snapshot_scope
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -77,31 +85,54 @@ def fill_for(organisation_id: int, as_of: dt.date | None) -> ValueFill | None:
 # Per segment
 
 
-def _group(qs: QuerySet[CustomerValue], key: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One grouped query: customers, CLV total and mean, mean P(alive) per value of ``key``, in
-    the order of ``keys`` (every key present, zeros where no customer)."""
-    rows = {
-        r[key]: r
-        for r in qs.values(key)
-        .annotate(customers=Count("id"), clv_total=Sum("clv"), p_alive_mean=Avg("p_alive"))
+def _grouped(qs: QuerySet[CustomerValue]) -> list[dict[str, Any]]:
+    """One GROUP BY (tier, customer type), at most 25 groups: customers, CLV, revenue and margin
+    totals, and the sum and count of the known P(alive) values (for means over any fold)."""
+    return [
+        dict(g)
+        for g in qs.values("tier", "customer_type")
+        .annotate(
+            customers=Count("id"),
+            clv=Sum("clv"),
+            revenue=Sum("revenue"),
+            margin=Sum("margin"),
+            p_sum=Sum("p_alive"),
+            p_n=Count("p_alive"),
+        )
         .order_by()
-    }
+    ]
+
+
+def _fold(groups: list[dict[str, Any]], key: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of ``_grouped`` summed per value of ``key``: customers, CLV total and mean, mean
+    P(alive), in the order of ``keys`` (every key present, zeros where no customer)."""
+    sums: dict[str, list[Any]] = {}
+    for g in groups:
+        s = sums.setdefault(g[key], [0, ZERO, ZERO, 0])
+        s[0] += int(g["customers"] or 0)
+        s[1] += Decimal(g["clv"] or ZERO)
+        s[2] += Decimal(g["p_sum"] or ZERO)
+        s[3] += int(g["p_n"] or 0)
     out = []
     for k in keys:
-        r = rows.get(k, {})
-        n = int(r.get("customers") or 0)
-        total = Decimal(r.get("clv_total") or ZERO).quantize(CENT)
-        p = r.get("p_alive_mean")
+        n, clv, p_sum, p_n = sums.get(k, (0, ZERO, ZERO, 0))
+        total = clv.quantize(CENT)
         out.append(
             {
                 key: k,
                 "customers": n,
                 "clv_total": total,
                 "clv_mean": (total / n).quantize(CENT) if n else ZERO.quantize(CENT),
-                "p_alive_mean": round(float(p), 4) if p is not None else None,
+                "p_alive_mean": round(float(p_sum / p_n), 4) if p_n else None,
             }
         )
     return out
+
+
+def _group(qs: QuerySet[CustomerValue], key: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One grouped query: customers, CLV total and mean, mean P(alive) per value of ``key``
+    (``tier`` or ``customer_type``), in the order of ``keys``."""
+    return _fold(_grouped(qs), key, keys)
 
 
 def _kept(summary: dict[str, Any], name: str, key: str) -> list[dict[str, Any]] | None:
@@ -160,24 +191,25 @@ class ValueFilters:
     rep_id: int | None = None
 
 
-def value_rows(viewer: User, filters: ValueFilters, *, as_of: dt.date) -> QuerySet[CustomerValue]:
-    """The snapshot rows of ``as_of`` the viewer may see, narrowed by the filters."""
+def value_snapshot_rows(viewer: User, filters: ValueFilters, *, as_of: dt.date) -> QuerySet[CustomerValue]:
+    """The snapshot rows of ``as_of`` the viewer may see by the row's own owner and store, narrowed
+    by the store, team and rep copied on the row (the figures' rows; no join to the customers)."""
     if not can_view_value(viewer):
         return CustomerValue.objects.none()
-    qs = CustomerValue.objects.filter(
-        permissions.customer_scope(viewer, "customer__"),
+    return CustomerValue.objects.filter(
+        snapshot_scope(viewer),
+        snapshot_filters(store_id=filters.store_id, team_id=filters.team_id, rep_id=filters.rep_id),
         organisation_id=permissions.org_id(viewer),
         as_of=as_of,
     )
-    if viewer.role == permissions.REP:
-        qs = qs.filter(owner_id=viewer.pk)
-    if filters.rep_id:
-        qs = qs.filter(owner_id=filters.rep_id)
-    if filters.store_id:
-        qs = qs.filter(store_id=filters.store_id)
-    if filters.team_id:
-        qs = qs.filter(owner__team_id=filters.team_id)
-    return qs
+
+
+def value_rows(viewer: User, filters: ValueFilters, *, as_of: dt.date) -> QuerySet[CustomerValue]:
+    """``value_snapshot_rows`` whose customer the viewer may still see now (``customer_scope`` on
+    the customer's current owner and store): the rows listed customer by customer."""
+    return value_snapshot_rows(viewer, filters, as_of=as_of).filter(
+        permissions.customer_scope(viewer, "customer__")
+    )
 
 
 @dataclass
@@ -193,28 +225,34 @@ class ValueSegments:
 
 
 def value_segments(viewer: User, filters: ValueFilters, *, as_of: dt.date | None = None) -> ValueSegments:
-    """CLV per tier and per customer type of the customers the viewer may see (three grouped
-    queries), with the fill row of the day (the fitted models)."""
+    """CLV per tier and per customer type of the customers the viewer may see, with the fill row of
+    the day (the fitted models). The owner's whole organisation reads the figures the nightly run
+    kept on the fill row (one statement, the fill row); otherwise one GROUP BY (tier, customer
+    type) over the snapshot's own columns, folded here into tiers, types and totals (two)."""
     if not can_view_value(viewer):
         return ValueSegments(as_of=None)
     day = as_of or latest_as_of(viewer)
     out = ValueSegments(as_of=day, fill=fill_for(permissions.org_id(viewer), day))
     if day is None:
         return out
-    qs = value_rows(viewer, filters, as_of=day)
     whole = viewer.role == permissions.OWNER and filters == ValueFilters() and out.fill is not None
-    kept_tiers = _kept(out.fill.summary, "by_tier", "tier") if whole and out.fill else None
-    kept_types = _kept(out.fill.summary, "by_type", "customer_type") if whole and out.fill else None
-    out.tiers = kept_tiers if kept_tiers is not None else _group(qs, "tier", TIERS)
-    out.types = kept_types if kept_types is not None else _group(qs, "customer_type", TYPES)
-    kept_totals = out.fill.summary.get("totals_cents") if whole and out.fill else None
+    summary = out.fill.summary if whole and out.fill else {}
+    kept_tiers = _kept(summary, "by_tier", "tier")
+    kept_types = _kept(summary, "by_type", "customer_type")
+    kept_totals = summary.get("totals_cents")
+    groups: list[dict[str, Any]] = []
+    if kept_tiers is None or kept_types is None or kept_totals is None:
+        groups = _grouped(value_snapshot_rows(viewer, filters, as_of=day))
+    out.tiers = kept_tiers if kept_tiers is not None else _fold(groups, "tier", TIERS)
+    out.types = kept_types if kept_types is not None else _fold(groups, "customer_type", TYPES)
     if kept_totals is not None:
         out.customers = int(kept_totals["customers"])
         clv, revenue, margin = (Decimal(kept_totals[k]) / 100 for k in ("clv", "revenue", "margin"))
     else:
-        totals = qs.aggregate(n=Count("id"), clv=Sum("clv"), revenue=Sum("revenue"), margin=Sum("margin"))
-        out.customers = int(totals["n"] or 0)
-        clv, revenue, margin = (Decimal(totals[k] or ZERO) for k in ("clv", "revenue", "margin"))
+        out.customers = sum(int(g["customers"] or 0) for g in groups)
+        clv, revenue, margin = (
+            sum((Decimal(g[k] or ZERO) for g in groups), ZERO) for k in ("clv", "revenue", "margin")
+        )
     out.clv_total = clv.quantize(CENT)
     out.revenue_total = revenue.quantize(CENT)
     out.margin_total = margin.quantize(CENT)
