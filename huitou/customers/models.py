@@ -411,7 +411,16 @@ class Purchase(TimeStampedModel):
                 fields=["organisation", "payment_due_on"],
                 name="purchase_open_idx",
                 condition=models.Q(open_amount__gt=0),
-                include=["ordered_on", "amount", "paid_amount", "store", "rep"],
+                # The customer too: a scoped viewer's join to their customers stays index-only.
+                include=["ordered_on", "amount", "paid_amount", "store", "rep", "customer"],
+            ),
+            # The same unpaid sales by customer: a rep's or a manager's receivables reach them
+            # through their customers, and one account's ageing reads its own.
+            models.Index(
+                fields=["customer"],
+                name="purchase_open_customer_idx",
+                condition=models.Q(open_amount__gt=0),
+                include=["payment_due_on", "ordered_on", "amount", "paid_amount", "store", "rep"],
             ),
             # Covering, so the reports that group a period's sales per customer (retention,
             # cost-to-serve's margin) read the index alone, not 10M rows of the table.

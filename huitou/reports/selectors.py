@@ -734,8 +734,11 @@ def receivables_ageing(
         f"b{i}": Coalesce(Sum(open_amount, filter=cond, output_field=MONEY), money0)
         for i, cond in enumerate(conditions)
     }
-    aggregates["n"] = Count("pk")
-    aggregates["late"] = Count("pk", filter=Q(due__lt=today))
+    # Counted on ``ordered_on`` (never null), not the id: every column read is then in
+    # ``purchase_open_idx`` (key or INCLUDE) and the database answers from the index alone; the id
+    # would send it to 160,000 table rows at 1M customers, so it scanned all 10M sales (1.2 s).
+    aggregates["n"] = Count("ordered_on")
+    aggregates["late"] = Count("ordered_on", filter=Q(due__lt=today))
     column = "rep_id" if group == "rep" else "store_id"
     rows = list(
         _purchase_scope(viewer, store_id=store_id, team_id=team_id, rep_id=rep_id)
