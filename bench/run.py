@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -282,37 +282,55 @@ def render_web(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def plan_bench(args: argparse.Namespace, workdir: Path) -> str:
-    """``bench/bench_plan.py`` once per backend, each in its own process (Django binds one database)."""
+def _per_backend(
+    section: str,
+    workdir: Path,
+    backends: str,
+    customers_of: Callable[[str], int],
+    *,
+    reuse_db: bool,
+    database_url: str,
+    purchases_per_customer: int = 10,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``python -m bench.bench_<section>`` once per backend of the comma list, each in its own
+    process (Django binds one database per process), its progress in
+    ``var/bench/<section>/run-<backend>.log``. Returns the results (each process's last stdout line,
+    JSON) and the failures (each failed backend with the last line it logged); the results are
+    also written to ``var/bench/<section>/result.json``."""
+    out_dir = workdir / section
+    out_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     failures: list[str] = []
-    for backend in [b.strip() for b in args.plan_backends.split(",") if b.strip()]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.bench_plan",
-            "--backend",
-            backend,
-            "--database-url",
-            args.database_url,
-            "--customers",
-            str(args.plan_customers),
-            "--purchases",
-            str(args.plan_purchases),
-            "--workdir",
-            str(workdir / "plan"),
-        ]
-        if args.reuse_db:
-            cmd.append("--reuse-db")
-        log(f"plan: {backend}")
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    for backend in [b.strip() for b in backends.split(",") if b.strip()]:
+        customers = customers_of(backend)
+        cmd = [sys.executable, "-m", f"bench.bench_{section}", "--backend", backend]
+        cmd += ["--database-url", database_url, "--customers", str(customers)]
+        cmd += ["--purchases", str(customers * purchases_per_customer), "--workdir", str(out_dir)]
+        cmd += ["--reuse-db"] if reuse_db else []
+        progress = out_dir / f"run-{backend}.log"
+        log(f"{section}: {backend} (progress in {progress})")
+        with progress.open("w") as err:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
         if proc.returncode != 0:
-            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else str(proc.returncode)
-            failures.append(f"{backend}: `{last}`")
+            tail = progress.read_text().strip()
+            failures.append(f"{backend}: `{tail.splitlines()[-1] if tail else proc.returncode}`")
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    (workdir / "plan").mkdir(parents=True, exist_ok=True)
-    (workdir / "plan" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    (out_dir / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    return results, failures
+
+
+def plan_bench(args: argparse.Namespace, workdir: Path) -> str:
+    """``bench/bench_plan.py`` once per backend."""
+    results, failures = _per_backend(
+        "plan",
+        workdir,
+        args.plan_backends,
+        lambda _backend: args.plan_customers,
+        purchases_per_customer=max(1, args.plan_purchases // max(1, args.plan_customers)),
+        reuse_db=args.reuse_db,
+        database_url=args.database_url,
+    )
     return render_plan(results, failures)
 
 
@@ -395,43 +413,17 @@ def render_plan(results: list[dict[str, Any]], failures: list[str] | None = None
 
 
 def referrals_bench(args: argparse.Namespace, workdir: Path) -> str:
-    """``bench/bench_referrals.py`` once per backend, each in its own process."""
-    results: list[dict[str, Any]] = []
-    failures: list[str] = []
-    for backend in [b.strip() for b in args.referral_backends.split(",") if b.strip()]:
-        customers = args.referral_customers if backend == "postgresql" else args.referral_sqlite_customers
-        purchases = customers * 10
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.bench_referrals",
-            "--backend",
-            backend,
-            "--database-url",
-            args.database_url,
-            "--customers",
-            str(customers),
-            "--purchases",
-            str(purchases),
-            "--workdir",
-            str(workdir / "referrals"),
-            # The index experiments and hand-written rewrites of referrals_notes.md are in the
-            # code now; `python -m bench.bench_referrals --try-indexes --try-rewrites` still runs them.
-        ]
-        if args.reuse_db:
-            cmd.append("--reuse-db")
-        log(f"referrals: {backend} (progress in var/bench/referrals/run-{backend}.log)")
-        (workdir / "referrals").mkdir(parents=True, exist_ok=True)
-        progress = workdir / "referrals" / f"run-{backend}.log"
-        with progress.open("w") as err:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
-        if proc.returncode != 0:
-            tail = progress.read_text().strip()
-            last = tail.splitlines()[-1] if tail else str(proc.returncode)
-            failures.append(f"{backend}: `{last}`")
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    (workdir / "referrals" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    """``bench/bench_referrals.py`` once per backend. The index experiments and hand-written
+    rewrites of referrals_notes.md are in the code now; ``python -m bench.bench_referrals
+    --try-indexes --try-rewrites`` still runs them."""
+    results, failures = _per_backend(
+        "referrals",
+        workdir,
+        args.referral_backends,
+        lambda b: args.referral_customers if b == "postgresql" else args.referral_sqlite_customers,
+        reuse_db=args.reuse_db,
+        database_url=args.database_url,
+    )
     return render_referrals(results, failures)
 
 
@@ -800,24 +792,15 @@ def nightly_bench(args: argparse.Namespace, workdir: Path) -> str:
     """``bench/bench_nightly.py`` once per backend (PostgreSQL at full scale, SQLite smaller)."""
     from bench import bench_nightly
 
-    results: list[dict[str, Any]] = []
-    failures: list[str] = []
-    for backend in [b.strip() for b in args.nightly_backends.split(",") if b.strip()]:
-        customers = args.plan_customers if backend == "postgresql" else args.nightly_sqlite_customers
-        purchases = customers * max(1, args.plan_purchases // max(1, args.plan_customers))
-        cmd = [sys.executable, "-m", "bench.bench_nightly", "--backend", backend]
-        cmd += ["--database-url", args.database_url, "--customers", str(customers)]
-        cmd += ["--purchases", str(purchases)]
-        cmd += ["--workdir", str(workdir / "nightly")] + (["--reuse-db"] if args.reuse_db else [])
-        log(f"nightly: {backend}")
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else str(proc.returncode)
-            failures.append(f"{backend}: `{last}`")
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    (workdir / "nightly").mkdir(parents=True, exist_ok=True)
-    (workdir / "nightly" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    results, failures = _per_backend(
+        "nightly",
+        workdir,
+        args.nightly_backends,
+        lambda b: args.plan_customers if b == "postgresql" else args.nightly_sqlite_customers,
+        purchases_per_customer=max(1, args.plan_purchases // max(1, args.plan_customers)),
+        reuse_db=args.reuse_db,
+        database_url=args.database_url,
+    )
     return bench_nightly.render(results, failures)
 
 
@@ -825,25 +808,14 @@ def feedback_bench(args: argparse.Namespace, workdir: Path) -> str:
     """``bench/bench_feedback.py`` once per backend (PostgreSQL at 1M customers, SQLite smaller)."""
     from bench import bench_feedback
 
-    results: list[dict[str, Any]] = []
-    failures: list[str] = []
-    (workdir / "feedback").mkdir(parents=True, exist_ok=True)
-    for backend in [b.strip() for b in args.feedback_backends.split(",") if b.strip()]:
-        customers = args.referral_customers if backend == "postgresql" else args.feedback_sqlite_customers
-        cmd = [sys.executable, "-m", "bench.bench_feedback", "--backend", backend]
-        cmd += ["--database-url", args.database_url, "--customers", str(customers)]
-        cmd += ["--purchases", str(customers * 10), "--workdir", str(workdir / "feedback")]
-        cmd += ["--reuse-db"] if args.reuse_db else []
-        progress = workdir / "feedback" / f"run-{backend}.log"
-        log(f"feedback: {backend} (progress in {progress})")
-        with progress.open("w") as err:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
-        if proc.returncode != 0:
-            tail = progress.read_text().strip()
-            failures.append(f"{backend}: `{tail.splitlines()[-1] if tail else proc.returncode}`")
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    (workdir / "feedback" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    results, failures = _per_backend(
+        "feedback",
+        workdir,
+        args.feedback_backends,
+        lambda b: args.referral_customers if b == "postgresql" else args.feedback_sqlite_customers,
+        reuse_db=args.reuse_db,
+        database_url=args.database_url,
+    )
     return bench_feedback.render(results, failures)
 
 
@@ -852,27 +824,14 @@ def reports_bench(args: argparse.Namespace, workdir: Path) -> str:
     SQLite on a smaller set of its own."""
     from bench import bench_reports
 
-    results: list[dict[str, Any]] = []
-    failures: list[str] = []
-    (workdir / "reports").mkdir(parents=True, exist_ok=True)
-    for backend in [b.strip() for b in args.reports_backends.split(",") if b.strip()]:
-        customers = (
-            args.reports_customers if backend == "postgresql" else min(args.reports_customers, 100_000)
-        )
-        cmd = [sys.executable, "-m", "bench.bench_reports", "--backend", backend]
-        cmd += ["--database-url", args.database_url, "--customers", str(customers)]
-        cmd += ["--purchases", str(customers * 10), "--workdir", str(workdir / "reports")]
-        cmd += ["--reuse-db"] if args.reuse_db else []
-        progress = workdir / "reports" / f"run-{backend}.log"
-        log(f"reports: {backend} (progress in {progress})")
-        with progress.open("w") as err:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
-        if proc.returncode != 0:
-            tail = progress.read_text().strip()
-            failures.append(f"{backend}: `{tail.splitlines()[-1] if tail else proc.returncode}`")
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    (workdir / "reports" / "result.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    results, failures = _per_backend(
+        "reports",
+        workdir,
+        args.reports_backends,
+        lambda b: args.reports_customers if b == "postgresql" else min(args.reports_customers, 100_000),
+        reuse_db=args.reuse_db,
+        database_url=args.database_url,
+    )
     return bench_reports.render(results, failures)
 
 
