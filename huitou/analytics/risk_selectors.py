@@ -185,15 +185,30 @@ class RiskChart:
 def risk_chart(viewer: User, filters: RiskFilters, *, as_of: dt.date | None = None) -> RiskChart:
     """The score distribution of the active customers under the page's store, team and rep
     filters (all scores, so the chart shows where the minimum cuts), and how many customers at or
-    above the minimum score carry each reason. Two grouped queries over the snapshot's own columns
-    (``_snapshot_rows``): scores grouped by value (at most 101 rows) and the reasons' codes
-    unnested from the stored JSON."""
+    above the minimum score carry each reason. The whole organisation unfiltered is read from the
+    counts the nightly run kept on the fill (one query); anything narrower takes two grouped
+    queries over the snapshot's own columns (``_snapshot_rows``): scores grouped by value (at most
+    101 rows) and the reasons' codes unnested from the stored JSON."""
     out = RiskChart()
     day = as_of or latest_as_of(viewer)
     if day is None or not can_view_risk(viewer):
         return out
-    base = _snapshot_rows(viewer, filters, day)
     minimum = min_score_of(viewer, filters)
+    if _whole_organisation(viewer, filters):
+        kept = (
+            RiskFill.objects.filter(
+                organisation_id=permissions.org_id(viewer), as_of=day, status=RiskFill.Status.DONE
+            )
+            .values_list("summary", flat=True)
+            .first()
+        )
+        if kept and "chart" in kept:
+            return _chart_from_summary(kept["chart"], minimum)
+    return _chart_from_rows(_snapshot_rows(viewer, filters, day), minimum)
+
+
+def _chart_from_rows(base: QuerySet[CustomerRisk], minimum: int) -> RiskChart:
+    out = RiskChart()
     for score, n in base.values("score").annotate(n=Count("id")).order_by().values_list("score", "n"):
         out.bins[min(int(score) // 10, SCORE_BINS - 1)] += n
         out.scored += n
@@ -204,6 +219,30 @@ def risk_chart(viewer: User, filters: RiskFilters, *, as_of: dt.date | None = No
             key = "gap" if code == "gap_org" else code
             if key in out.reasons:
                 out.reasons[key] += n
+    return out
+
+
+def _whole_organisation(viewer: User, filters: RiskFilters) -> bool:
+    """The viewer sees every customer of the organisation and the page narrows nothing."""
+    return snapshot_scope(viewer) == Q(organisation_id=viewer.organisation_id) and not (
+        filters.store_id or filters.team_id or filters.rep_id
+    )
+
+
+def _chart_from_summary(chart: dict[str, Any], minimum: int) -> RiskChart:
+    """The chart of the whole organisation from the counts the nightly run kept on the fill
+    (``risk_services.chart_summary``): customers per score, and per reason and score. The
+    customers counted are those active at the time of the run."""
+    out = RiskChart()
+    by_score = chart.get("by_score") or []
+    for score, n in enumerate(by_score):
+        out.bins[min(score // 10, SCORE_BINS - 1)] += n
+        out.scored += n
+        if score >= minimum:
+            out.at_risk += n
+    for code, counts in (chart.get("reasons_by_score") or {}).items():
+        if code in out.reasons:
+            out.reasons[code] = sum(counts[max(minimum, 0) :])
     return out
 
 

@@ -220,6 +220,46 @@ _SLOTS = (
 )
 
 
+def reason_masks(
+    *,
+    p_alive: FloatArray,
+    gap_ratio: FloatArray,
+    spend_trend: FloatArray,
+    tickets: IntArray,
+    low_satisfaction: IntArray,
+    late_days: IntArray,
+    competitor: npt.NDArray[np.bool_],
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Which customers carry each reason code of ``risk.customer_reasons`` ("gap" covers a gap
+    measured on the customer's own rhythm and on the organisation's)."""
+    with np.errstate(invalid="ignore"):
+        return {
+            "alive": ~np.isnan(p_alive) & (p_alive < risk.ALIVE_REASON_BELOW),
+            "gap": ~np.isnan(gap_ratio) & (gap_ratio > 1.0),
+            "spend": ~np.isnan(spend_trend) & (spend_trend < 0),
+            "complaint": np.asarray((tickets > 0).any(axis=1), dtype=bool),
+            "satisfaction": low_satisfaction > 0,
+            "late": late_days > 0,
+            "competitor": np.asarray(competitor, dtype=bool),
+        }
+
+
+def chart_summary(
+    scores: IntArray, masks: dict[str, npt.NDArray[np.bool_]], counted: npt.NDArray[np.bool_]
+) -> dict[str, Any]:
+    """What the whole organisation's score chart needs, kept on the fill: customers per score
+    (0–100) and, per reason code, the customers per score carrying it, over the ``counted``
+    customers (the active ones). The page sums them from any minimum score without reading the
+    million snapshot rows."""
+    s = np.clip(scores[counted].astype(np.int64), 0, 100)
+    return {
+        "by_score": np.bincount(s, minlength=101).tolist(),
+        "reasons_by_score": {
+            code: np.bincount(s[mask[counted]], minlength=101).tolist() for code, mask in masks.items()
+        },
+    }
+
+
 def reasons_json(
     *,
     weights: dict[str, float],
@@ -249,29 +289,38 @@ def reasons_json(
             full[i] = t
         texts[k] = full
 
+    masks = reason_masks(
+        p_alive=p_alive,
+        gap_ratio=gap_ratio,
+        spend_trend=spend_trend,
+        tickets=tickets,
+        low_satisfaction=low_satisfaction,
+        late_days=late_days,
+        competitor=competitor,
+    )
     with np.errstate(invalid="ignore"):
-        m = ~np.isnan(p_alive) & (p_alive < risk.ALIVE_REASON_BELOW)
+        m = masks["alive"]
         pct = np.rint(p_alive[m] * 100).astype(np.int64).tolist()
         slot(0, m, 1.0 - p_alive, [f'{{"code": "alive", "pct": {v}}}' for v in pct])
-        m = ~np.isnan(gap_ratio) & (gap_ratio > 1.0)
+        m = masks["gap"]
         code = np.where(own_gap[m], "gap", "gap_org").tolist()
         text = [
             f'{{"code": "{c}", "days": {d}, "ratio": {round(r, 1)!r}}}'
             for c, d, r in zip(code, days_since_last[m].tolist(), gap_ratio[m].tolist(), strict=True)
         ]
         slot(1, m, np.minimum((gap_ratio - 1.0) / (risk.GAP_FULL_RATIO - 1.0), 1.0), text)
-        m = ~np.isnan(spend_trend) & (spend_trend < 0)
+        m = masks["spend"]
         pct = np.rint(-spend_trend[m] * 100).astype(np.int64).tolist()
         slot(2, m, np.minimum(-spend_trend, 1.0), [f'{{"code": "spend", "pct": {v}}}' for v in pct])
     for j in range(3):
         m = tickets[:, j] > 0
         slot(3 + j, m, 1.0, [f'{{"code": "complaint", "ticket": {t}}}' for t in tickets[m, j].tolist()])
-    m = low_satisfaction > 0
+    m = masks["satisfaction"]
     slot(6, m, 1.0, [f'{{"code": "satisfaction", "n": {v}}}' for v in low_satisfaction[m].tolist()])
-    m = late_days > 0
+    m = masks["late"]
     text = [f'{{"code": "late", "days": {v}}}' for v in late_days[m].tolist()]
     slot(7, m, np.minimum(late_days / risk.LATE_FULL_DAYS, 1.0), text)
-    slot(8, competitor, 1.0, ['{"code": "competitor"}'] * int(competitor.sum()))
+    slot(8, masks["competitor"], 1.0, ['{"code": "competitor"}'] * int(competitor.sum()))
 
     contribution = np.array([weights.get(s, 0.0) for s in _SLOTS]) * strength
     key = np.where(present, -contribution, np.inf)
@@ -324,7 +373,7 @@ def _refresh(
         Customer.objects.filter(organisation=organisation, merged_into__isnull=True)
         .exclude(status=Customer.Status.ERASED)
         .order_by("id")
-        .values_list("id", "owner_id", "store_id")
+        .values_list("id", "owner_id", "store_id", "status")
     )
     kept_ids = np.fromiter((c[0] for c in kept), dtype=np.int64, count=len(kept))
     fig = _purchase_figures(purchase_arrays(organisation.pk, as_of))
@@ -380,6 +429,22 @@ def _refresh(
         late_days=late,
         competitor=competitor,
     )
+    active = np.fromiter(
+        (kept[i][3] == Customer.Status.ACTIVE for i in kept_at), dtype=bool, count=len(kept_at)
+    )
+    chart = chart_summary(
+        scores,
+        reason_masks(
+            p_alive=p_alive,
+            gap_ratio=ratio,
+            spend_trend=trend,
+            tickets=first_tickets,
+            low_satisfaction=low_n,
+            late_days=late,
+            competitor=competitor,
+        ),
+        active,
+    )
     owners = [None if kept[i][1] is None else str(kept[i][1]) for i in kept_at]
     stores = [None if kept[i][2] is None else str(kept[i][2]) for i in kept_at]
     columns = [
@@ -412,6 +477,7 @@ def _refresh(
         "median_gap_days": round(float(np.median(own_gaps)), 1) if own_gaps.size else None,
         "weights": weights,
         "threshold": settings["threshold"],
+        "chart": chart,
     }
     fill.status = RiskFill.Status.DONE
     fill.finished_at = timezone.now()

@@ -251,15 +251,34 @@ def test_segment_and_value_figures_read_no_customers(snap, who):
     assert [s for s in statements if "customers_customer" in s] == []
 
 
+@pytest.mark.parametrize("minimum", [0, 20, 50, 80, 101])
+def test_the_whole_organisations_risk_chart_is_the_one_counted_from_the_rows(snap, minimum):
+    """Unfiltered, an owner's chart comes from the counts the nightly run kept on the fill; they
+    equal the figures counted from the snapshot rows, from any minimum score."""
+    owner = fresh(snap.w.owner)
+    f = rsel.RiskFilters(min_score=minimum)
+    statements = _statements(lambda: rsel.risk_chart(owner, f, as_of=AS_OF))
+    assert [s for s in statements if "analytics_customerrisk" in s] == []
+    kept = rsel.risk_chart(owner, f, as_of=AS_OF)
+    counted = rsel._chart_from_rows(rsel._snapshot_rows(owner, f, AS_OF), minimum)
+    assert (kept.bins, kept.scored, kept.at_risk, kept.reasons) == (
+        counted.bins,
+        counted.scored,
+        counted.at_risk,
+        counted.reasons,
+    )
+    assert kept.scored == 8  # the lost customer is not counted
+
+
 @pytest.mark.parametrize("who", ["owner", "manager1"])
 def test_risk_figures_join_no_customers(snap, who):
     """The risk snapshot carries no status: the chart leaves out customers not active with one NOT
     EXISTS over those customers (the (organisation, status, id) index), never a join of every row."""
     user = fresh(getattr(snap.w, who))
+    # The owner's page narrowed to a store (unnarrowed, the chart is read from the fill).
+    f = rsel.RiskFilters(min_score=0, store_id=snap.w.s1.pk if who == "owner" else None)
     statements = [
-        s
-        for s in _statements(lambda: rsel.risk_chart(user, rsel.RiskFilters(min_score=0), as_of=AS_OF))
-        if "analytics_customerrisk" in s
+        s for s in _statements(lambda: rsel.risk_chart(user, f, as_of=AS_OF)) if "analytics_customerrisk" in s
     ]
     assert len(statements) == 2  # scores grouped, reasons unnested
     for s in statements:
