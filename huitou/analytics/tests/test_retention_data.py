@@ -142,8 +142,11 @@ def test_everyone_retained_caps_the_lifetime(org_world):
 def test_one_query(ret_world, django_assert_num_queries):
     owner = ret_world.w.owner
     _ = owner.organisation  # the permission layer reads the policy of a manager's organisation
-    with django_assert_num_queries(1):
+    # The owner's first looks for the nightly run's figures (none here), then counts in one go.
+    with django_assert_num_queries(2):
         retention_observed(owner, start=START, end=END)
+    with django_assert_num_queries(1):
+        retention_observed(owner, start=START, end=END, store_id=ret_world.w.s1.pk)
 
 
 def test_the_owners_figures_read_the_sales_alone(ret_world):
@@ -162,3 +165,43 @@ def test_the_owners_figures_read_the_sales_alone(ret_world):
     with CaptureQueriesContext(connection) as ctx:
         retention_observed(w.manager1, start=START, end=END)
     assert any("customers_customer" in q["sql"] for q in ctx.captured_queries)
+
+
+def test_the_nightly_runs_figures_equal_the_counted_ones(ret_world):
+    """``observed_from_purchases`` (numpy, over the nightly run's purchase arrays) gives exactly what
+    the database counts for the whole organisation, for the dashboard's window and another one."""
+    from huitou.analytics.retention_data import observed_from_purchases
+    from huitou.analytics.services import purchase_arrays
+
+    w = ret_world.w
+    arrays = purchase_arrays(w.org.pk, dt.date(2026, 6, 30))
+    assert observed_from_purchases(arrays, start=START, end=END) == retention_observed(
+        w.owner, start=START, end=END
+    )
+    half = (dt.date(2026, 1, 1), dt.date(2026, 6, 1))
+    assert observed_from_purchases(arrays, start=half[0], end=half[1]) == retention_observed(
+        w.owner, start=half[0], end=half[1]
+    )
+
+
+def test_the_owners_dashboard_window_is_read_from_the_nightly_run(ret_world, django_assert_num_queries):
+    """After the segment phase of 30 June, the owner's twelve months to June come from its fill
+    (one query, no sales read); another window or a store is still counted."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from huitou.analytics.retention_data import kept_window
+    from huitou.analytics.services import segments_refresh
+
+    w = ret_world.w
+    counted = retention_observed(w.owner, start=START, end=END)
+    as_of = dt.date(2026, 6, 30)
+    assert kept_window(as_of) == (START, END)
+    segments_refresh(organisation=w.org, as_of=as_of)
+    with django_assert_num_queries(1):
+        kept = retention_observed(w.owner, start=START, end=END)
+    assert kept == counted
+    with CaptureQueriesContext(connection) as ctx:
+        retention_observed(w.owner, start=dt.date(2025, 8, 1), end=END)
+        retention_observed(w.owner, start=START, end=END, store_id=w.s1.pk)
+    assert sum("customers_purchase" in q["sql"] for q in ctx.captured_queries) == 2
