@@ -498,7 +498,11 @@ def test_two_workers_racing_send_each_message_once(org_world, outbox_conf):
 
     if connection.vendor != "postgresql":
         pytest.skip("needs a server database: SQLite serialises writers anyway")
-    messages = [_sms(org_world, idempotency_key=f"race-{i}") for i in range(20)]
+    # Queued without the immediate send a due message gets on commit: these are due at the test's
+    # NOW, which the real clock has passed since 2026-11-23, so they would be sent before the race.
+    with mock.patch.object(services, "_enqueue_send"):
+        messages = [_sms(org_world, idempotency_key=f"race-{i}") for i in range(20)]
+    assert sms_lines(outbox_conf) == []
     start = threading.Barrier(2)
     results: list[dict[str, int]] = []
 
