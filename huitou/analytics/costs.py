@@ -197,10 +197,10 @@ def _plain_rows(qs: Any, names: Sequence[str]) -> list[tuple[Any, ...]]:
         cursor.execute(sql, params)
         columns = [c[0] for c in cursor.description]
         rows = cursor.fetchall()
-    if columns[: len(names)] == list(names):
-        return rows
-    order = [columns.index(n) for n in names]
-    return [tuple(r[i] for i in order) for r in rows]
+    # Django selects a grouped query's fields before its aggregates; every caller names them so.
+    if columns != list(names):
+        raise ValueError(f"columns {columns} are not {list(names)}")
+    return rows
 
 
 def _month_of(value: Any) -> dt.date | None:
