@@ -15,7 +15,6 @@ the site's language, like the other analytics exports. The customer sheets stop 
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from huitou.accounts import permissions
+from huitou.core.xlsx import cell, respond, workbook
 from huitou.customers.models import Customer
 
 from . import risk_selectors
@@ -39,30 +39,9 @@ if TYPE_CHECKING:
 
     from .models import CustomerRisk, CustomerSegment
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Customer rows per export; past this the sheet says the list was cut.
 EXPORT_ROWS = 50_000
 CHUNK = 2000
-
-
-def cell(value: Any) -> Any:
-    # A name starting like a formula must stay text in Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
-def _book() -> Any:
-    from openpyxl import Workbook
-
-    return Workbook(write_only=True)
-
-
-def _respond(book: Any, name: str) -> FileResponse:
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed by FileResponse
-    book.save(handle)
-    handle.seek(0)
-    return FileResponse(handle, as_attachment=True, filename=name, content_type=XLSX)
 
 
 def _cut_note(sheet: Any, written: int, more: bool) -> None:
@@ -134,7 +113,7 @@ def segments_xlsx(
 ) -> FileResponse:
     """The tier table with its Pareto figures, the curve, the R×F grid, suggested against set
     types, and one row per customer of ``rows`` (best revenue first)."""
-    book = _book()
+    book = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         tiers = {str(k): str(v) for k, v in Customer.Tier.choices}
         types = {str(k): str(v) for k, v in Customer.Type.choices}
@@ -208,7 +187,7 @@ def segments_xlsx(
         _cut_note(sheet, written, more)
         day = overview.as_of.isoformat() if overview.as_of else ""
         _filters_sheet(book, [(_("As of"), day), *filters])
-    return _respond(book, f"customer-segments-{day}.xlsx")
+    return respond(book, f"customer-segments-{day}.xlsx")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +240,7 @@ def risk_xlsx(
     """The at-risk list of the page (``rows``, highest score first) with the phone masked as the
     page masks it for this viewer, then the score distribution and the reasons of the chart."""
     full = permissions.sees_full_phone(viewer)
-    book = _book()
+    book = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         sheet = book.create_sheet(_("Customers at risk")[:31])
         sheet.append(risk_header())
@@ -299,7 +278,7 @@ def risk_xlsx(
             sheet.append([labels[code], chart.reasons[code]])
         day = as_of.isoformat() if as_of else ""
         _filters_sheet(book, [(_("As of"), day), *filters, (_("Minimum score"), str(min_score))])
-    return _respond(book, f"customers-at-risk-{day}.xlsx")
+    return respond(book, f"customers-at-risk-{day}.xlsx")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +307,7 @@ def qualify_xlsx(
     rows: QuerySet[Qualification], *, filters: Sequence[tuple[Any, Any]], today: dt.date
 ) -> FileResponse:
     """The qualified list of the page (``rows``, most recently updated first)."""
-    book = _book()
+    book = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         apples = {str(k): str(v) for k, v in Qualification.Apple.choices}
         statuses = {str(k): str(v) for k, v in Customer.Status.choices}
@@ -360,4 +339,4 @@ def qualify_xlsx(
             written += 1
         _cut_note(sheet, written, more)
         _filters_sheet(book, [(_("Exported on"), today.isoformat()), *filters])
-    return _respond(book, f"qualified-leads-{today.isoformat()}.xlsx")
+    return respond(book, f"qualified-leads-{today.isoformat()}.xlsx")

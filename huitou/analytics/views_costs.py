@@ -4,7 +4,6 @@ check here, scoping and figures in ``costs``."""
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from huitou.core.http import AuthedRequest, positive_int
 from huitou.core.http import require as _require
+from huitou.core.xlsx import cell, respond, workbook
 
 from . import costs
 from .forms_qualify import CostFilterForm
@@ -102,15 +102,9 @@ def costs_xlsx_header() -> list[str]:
         ]
 
 
-def _safe(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
 def _xlsx(request: AuthedRequest, table: costs.CostTable, start: dt.date, end: dt.date) -> FileResponse:
-    from openpyxl import Workbook
-
     viewer = request.user
-    wb = Workbook(write_only=True)
+    wb = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         ws = wb.create_sheet(_("Best and worst customers")[:31])
         names = {"worst": _("Worst"), "best": _("Best")}
@@ -123,9 +117,9 @@ def _xlsx(request: AuthedRequest, table: costs.CostTable, start: dt.date, end: d
                 [
                     names[key],
                     c.pk,
-                    _safe(c.name),
-                    _safe(str(c.owner)) if c.owner else "",
-                    _safe(c.store.name) if c.store else "",
+                    cell(c.name),
+                    cell(str(c.owner)) if c.owner else "",
+                    cell(c.store.name) if c.store else "",
                     r.margin,
                     r.cost.tasks,
                     r.cost.visits,
@@ -137,15 +131,7 @@ def _xlsx(request: AuthedRequest, table: costs.CostTable, start: dt.date, end: d
                     r.net,
                 ]
             )
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed by FileResponse
-    wb.save(handle)
-    handle.seek(0)
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"best-worst-customers-{start.isoformat()}-{end.isoformat()}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return respond(wb, f"best-worst-customers-{start.isoformat()}-{end.isoformat()}.xlsx")
 
 
 @login_required

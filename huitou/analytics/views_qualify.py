@@ -4,7 +4,6 @@ prospects and customers, and each rep's time split. Thin: role checks here, scop
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +24,7 @@ from huitou.core.http import is_htmx as _htmx
 from huitou.core.http import pager_links as _pager
 from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
+from huitou.core.xlsx import cell, respond, workbook
 from huitou.customers.models import Activity, Customer
 
 from . import exports, qualify, selectors
@@ -153,15 +153,13 @@ def time_xlsx_header() -> list[str]:
 
 
 def _time_xlsx(split: qualify.TimeSplit, start: Any, end: Any) -> FileResponse:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
+    wb = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         ws = wb.create_sheet(_("Time split")[:31])
         total_label, yes, no = _("Total"), _("yes"), _("no")
     ws.append(time_xlsx_header())
     for r in split.rows:
-        line: list[Any] = [_safe(r.rep)]
+        line: list[Any] = [cell(r.rep)]
         for i in range(3):
             line += [r.minutes[i], round(r.shares[i], 1)]
         line += [r.total, yes if r.off_target else no]
@@ -171,20 +169,7 @@ def _time_xlsx(split: qualify.TimeSplit, start: Any, end: Any) -> FileResponse:
         tail += [split.total_minutes[i], round(split.total_shares[i], 1)]
     tail += [sum(split.total_minutes), ""]
     ws.append(tail)
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed by FileResponse
-    wb.save(handle)
-    handle.seek(0)
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"time-split-{start.isoformat()}-{end.isoformat()}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-
-
-def _safe(value: str) -> str:
-    # A name starting like a formula must stay text in Excel.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    return respond(wb, f"time-split-{start.isoformat()}-{end.isoformat()}.xlsx")
 
 
 @login_required

@@ -4,7 +4,6 @@ scoping in the selectors; customers outside the viewer's scope are 404."""
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +22,7 @@ from huitou.core.http import is_htmx as _htmx
 from huitou.core.http import pager_links as _pager
 from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
+from huitou.core.xlsx import cell, respond, workbook
 from huitou.customers.models import Customer
 from huitou.customers.selectors import stores_in_scope, users_in_scope
 
@@ -136,19 +136,10 @@ def _params(params: dict[str, float]) -> list[tuple[str, float]]:
     return [(_PARAM_LABELS.get(k, k), v) for k, v in params.items()]
 
 
-def _cell(value: Any) -> Any:
-    # A name starting like a formula must stay text in Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def _xlsx(
     viewer: Any, filters: sel.ValueFilters, segments: sel.ValueSegments, labels: dict[str, dict[str, str]]
 ) -> FileResponse:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
+    wb = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         head = [_("Customers"), _("CLV total"), _("CLV per customer"), _("Mean P(alive)")]
         for key, title, rows in (
@@ -182,9 +173,9 @@ def _xlsx(
         for v in qs.iterator(chunk_size=2000):
             ws.append(
                 [
-                    _cell(v.customer.name),
-                    _cell(str(v.owner) if v.owner else ""),
-                    _cell(v.store.name if v.store else ""),
+                    cell(v.customer.name),
+                    cell(str(v.owner) if v.owner else ""),
+                    cell(v.store.name if v.store else ""),
                     labels["tier"].get(v.tier, v.tier),
                     labels["customer_type"].get(v.customer_type, v.customer_type),
                     v.clv,
@@ -206,13 +197,5 @@ def _xlsx(
         for name, value in _params(fill.spend_params if fill else {}):
             ws.append([name, value])
         ws.append([_("Spend log-likelihood"), fill.spend_log_likelihood if fill else None])
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed by FileResponse
-    wb.save(handle)
-    handle.seek(0)
     day = segments.as_of.isoformat() if segments.as_of else ""
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"customer-value-{day}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return respond(wb, f"customer-value-{day}.xlsx")

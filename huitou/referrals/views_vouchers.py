@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import tempfile
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +31,7 @@ from huitou.core.http import is_htmx as _htmx
 from huitou.core.http import pager_links as _pager
 from huitou.core.http import require as _require
 from huitou.core.pagination import paginate
+from huitou.core.xlsx import cell, respond, workbook
 
 from . import voucher_selectors as sel
 from .forms_vouchers import RedeemForm, StatsForm, VoidForm, VoucherFilterForm
@@ -338,13 +338,6 @@ def voucher_stats_view(request: AuthedRequest) -> HttpResponseBase:
     )
 
 
-def _cell(value: Any) -> Any:
-    # A name starting like a formula must stay text in Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def stats_xlsx_header() -> list[str]:
     """The column titles of the xlsx, in the site's language (zh-Hans: 门店, 销售顾问, …)."""
     with translation.override(settings.LANGUAGE_CODE):
@@ -359,16 +352,14 @@ def stats_xlsx_header() -> list[str]:
 
 
 def _xlsx(rows: list[sel.StatsRow], *, start: dt.date, end: dt.date) -> FileResponse:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
+    wb = workbook()
     with translation.override(settings.LANGUAGE_CODE):
         ws = wb.create_sheet(_("Voucher statistics")[:31])
         total_label = _("Total")
     ws.append(stats_xlsx_header())
 
     def line(r: sel.StatsRow, month: str, store: str, rep: str) -> list[Any]:
-        out: list[Any] = [month, _cell(store), _cell(rep)]
+        out: list[Any] = [month, cell(store), cell(rep)]
         for c in sel.STAT_COLUMNS:
             out += [r.count(c), Decimal(r.value(c))]
         rate = r.redemption_rate
@@ -379,13 +370,5 @@ def _xlsx(rows: list[sel.StatsRow], *, start: dt.date, end: dt.date) -> FileResp
         ws.append(line(r, r.month.strftime("%Y-%m") if r.month else "", r.store, r.rep))
     ws.append(line(sel.stats_totals(rows), total_label, "", ""))
     # Written to a temporary file and streamed from it: the response never holds the workbook.
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed by FileResponse
-    wb.save(handle)
-    handle.seek(0)
     name = f"voucher-statistics-{start.isoformat()}-{end.isoformat()}.xlsx"
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=name,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return respond(wb, name)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,16 +10,9 @@ from django.http import FileResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from huitou.core.xlsx import cell, respond, workbook
+
 from . import selectors as sel
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def cell(value: Any) -> Any:
-    # A name starting like a formula must stay text in Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def _pct(value: float | None) -> float | None:
@@ -29,19 +21,6 @@ def _pct(value: float | None) -> float | None:
 
 def _days(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
-
-
-def _respond(book: Any, name: str) -> FileResponse:
-    handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed by FileResponse
-    book.save(handle)
-    handle.seek(0)
-    return FileResponse(handle, as_attachment=True, filename=name, content_type=XLSX)
-
-
-def _book() -> Any:
-    from openpyxl import Workbook
-
-    return Workbook(write_only=True)
 
 
 def period_header() -> list[str]:
@@ -107,7 +86,7 @@ def ageing_header(edges: tuple[int, ...]) -> list[str]:
 
 
 def account_xlsx(report: sel.AccountReport) -> FileResponse:
-    book = _book()
+    book = workbook()
     months = book.create_sheet(_("Months")[:31])
     months.append([cell(report.customer.name), str(report.year)])
     months.append(period_header())
@@ -150,7 +129,7 @@ def account_xlsx(report: sel.AccountReport) -> FileResponse:
         )
     if report.stock is not None:
         _stock_sheet(book, report.stock)
-    return _respond(book, f"account-{report.customer.pk}-{report.year}.xlsx")
+    return respond(book, f"account-{report.customer.pk}-{report.year}.xlsx")
 
 
 def stock_header() -> list[str]:
@@ -212,7 +191,7 @@ def accounts_xlsx(rows: Iterable[sel.AccountRow], *, year: int, limit: int) -> F
     from huitou.customers.models import Customer
 
     kinds = dict(Customer.Kind.choices)
-    book = _book()
+    book = workbook()
     sheet = book.create_sheet(_("Accounts")[:31])
     sheet.append(accounts_header())
     n = 0
@@ -238,13 +217,13 @@ def accounts_xlsx(rows: Iterable[sel.AccountRow], *, year: int, limit: int) -> F
         )
     if n >= limit:
         sheet.append([_("Only the first %(n)s accounts are exported; narrow the filters.") % {"n": limit}])
-    return _respond(book, f"accounts-{year}.xlsx")
+    return respond(book, f"accounts-{year}.xlsx")
 
 
 def receivables_xlsx(
     rows: list[sel.AgeingRow], total: sel.AgeingRow, edges: tuple[int, ...], *, group: str
 ) -> FileResponse:
-    book = _book()
+    book = workbook()
     sheet = book.create_sheet(_("Receivables")[:31])
     first = _("Rep") if group == "rep" else _("Store")
     sheet.append(
@@ -260,7 +239,7 @@ def receivables_xlsx(
     for r in [*rows, total]:
         name = r.name if r is not total else _("Total")
         sheet.append([cell(name or "—"), *r.buckets, r.outstanding, r.overdue, r.open_count, r.overdue_count])
-    return _respond(book, "receivables.xlsx")
+    return respond(book, "receivables.xlsx")
 
 
 def funnel_labels() -> dict[str, str]:
@@ -278,7 +257,7 @@ def funnel_labels() -> dict[str, str]:
 
 def funnel_xlsx(funnel: sel.Funnel) -> FileResponse:
     labels = funnel_labels()
-    book = _book()
+    book = workbook()
     for title, first, rows in (
         (_("Per rep"), _("Rep"), funnel.by_rep),
         (_("Per store"), _("Store"), funnel.by_store),
@@ -291,7 +270,7 @@ def funnel_xlsx(funnel: sel.Funnel) -> FileResponse:
             sheet.append(
                 [cell(name or "—"), *(r.count(s) for s in sel.FUNNEL_STAGES), r.first_purchase_sales]
             )
-    return _respond(book, f"funnel-{funnel.start:%Y-%m}-{funnel.end:%Y-%m}.xlsx")
+    return respond(book, f"funnel-{funnel.start:%Y-%m}-{funnel.end:%Y-%m}.xlsx")
 
 
 def promotions_header() -> list[str]:
@@ -316,7 +295,7 @@ def purchase_kind_labels(kinds: list[str]) -> str:
 
 
 def promotions_xlsx(rows: Iterable[sel.PromotionListRow], *, limit: int) -> FileResponse:
-    book = _book()
+    book = workbook()
     sheet = book.create_sheet(_("Promotions")[:31])
     sheet.append(promotions_header())
     n = 0
@@ -338,4 +317,4 @@ def promotions_xlsx(rows: Iterable[sel.PromotionListRow], *, limit: int) -> File
         )
     if n >= limit:
         sheet.append([_("Only the first %(n)s promotions are exported.") % {"n": limit}])
-    return _respond(book, "promotions.xlsx")
+    return respond(book, "promotions.xlsx")

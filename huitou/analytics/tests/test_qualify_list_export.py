@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 from huitou.analytics import exports, qualify
 from huitou.analytics.models_qualify import Qualification
 from huitou.analytics.selectors import apple_counts, qualified_leads
+from huitou.core.xlsx import XLSX
 from huitou.customers.models import Customer
 from tests.factories import CustomerFactory
 
@@ -73,7 +74,7 @@ def site(text: str) -> str:
 
 def sheet_rows(response):
     assert response.status_code == 200
-    assert response["Content-Type"] == exports.XLSX
+    assert response["Content-Type"] == XLSX
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
     return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)], book
 

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from huitou.analytics import exports
 from huitou.analytics import risk_selectors as sel
 from huitou.analytics.risk_services import risk_refresh
+from huitou.core.xlsx import XLSX
 from huitou.customers.models import Customer
 from tests.factories import CustomerFactory
 
@@ -41,7 +42,7 @@ def client_for(user) -> Client:
 
 def sheet_rows(response, title=None):
     assert response.status_code == 200
-    assert response["Content-Type"] == exports.XLSX
+    assert response["Content-Type"] == XLSX
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
     ws = book[title] if title else book.worksheets[0]
     return [list(r) for r in ws.iter_rows(values_only=True)]

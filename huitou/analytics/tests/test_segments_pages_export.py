@@ -26,6 +26,7 @@ from huitou.analytics.selectors import (
     teams_in_scope,
 )
 from huitou.analytics.services import segments_refresh
+from huitou.core.xlsx import XLSX
 
 from .conftest import AS_OF
 
@@ -61,7 +62,7 @@ def client_for(user) -> Client:
 
 def book_of(response):
     assert response.status_code == 200
-    assert response["Content-Type"] == exports.XLSX
+    assert response["Content-Type"] == XLSX
     return load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
 
 
