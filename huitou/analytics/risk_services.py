@@ -272,10 +272,12 @@ def reasons_json(
     low_satisfaction: IntArray,
     late_days: IntArray,
     competitor: npt.NDArray[np.bool_],
+    masks: dict[str, npt.NDArray[np.bool_]] | None = None,
 ) -> list[str]:
     """Every customer's ``risk.customer_reasons`` as JSON text, computed column by column: each
     reason's text once per customer that has it, then the texts joined in contribution order
-    (one join per distinct order, not per customer)."""
+    (one join per distinct order, not per customer). ``masks``: ``reason_masks`` of the same
+    columns, when the caller has them already."""
     n = len(p_alive)
     present = np.zeros((n, len(_SLOTS)), dtype=bool)
     strength = np.zeros((n, len(_SLOTS)))
@@ -289,15 +291,16 @@ def reasons_json(
             full[i] = t
         texts[k] = full
 
-    masks = reason_masks(
-        p_alive=p_alive,
-        gap_ratio=gap_ratio,
-        spend_trend=spend_trend,
-        tickets=tickets,
-        low_satisfaction=low_satisfaction,
-        late_days=late_days,
-        competitor=competitor,
-    )
+    if masks is None:
+        masks = reason_masks(
+            p_alive=p_alive,
+            gap_ratio=gap_ratio,
+            spend_trend=spend_trend,
+            tickets=tickets,
+            low_satisfaction=low_satisfaction,
+            late_days=late_days,
+            competitor=competitor,
+        )
     with np.errstate(invalid="ignore"):
         m = masks["alive"]
         pct = np.rint(p_alive[m] * 100).astype(np.int64).tolist()
@@ -417,7 +420,17 @@ def _refresh(
         ),
         weights,
     )
+    masks = reason_masks(
+        p_alive=p_alive,
+        gap_ratio=ratio,
+        spend_trend=trend,
+        tickets=first_tickets,
+        low_satisfaction=low_n,
+        late_days=late,
+        competitor=competitor,
+    )
     reasons = reasons_json(
+        masks=masks,
         weights=weights,
         p_alive=p_alive,
         days_since_last=since,
@@ -432,19 +445,7 @@ def _refresh(
     active = np.fromiter(
         (kept[i][3] == Customer.Status.ACTIVE for i in kept_at), dtype=bool, count=len(kept_at)
     )
-    chart = chart_summary(
-        scores,
-        reason_masks(
-            p_alive=p_alive,
-            gap_ratio=ratio,
-            spend_trend=trend,
-            tickets=first_tickets,
-            low_satisfaction=low_n,
-            late_days=late,
-            competitor=competitor,
-        ),
-        active,
-    )
+    chart = chart_summary(scores, masks, active)
     owners = [None if kept[i][1] is None else str(kept[i][1]) for i in kept_at]
     stores = [None if kept[i][2] is None else str(kept[i][2]) for i in kept_at]
     columns = [
