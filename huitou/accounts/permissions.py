@@ -46,23 +46,28 @@ def team_member_ids(user: User) -> list[int]:
     return ids
 
 
-def customer_scope(user: User, prefix: str = "") -> Q:
-    """Q limiting a Customer query (or a related query through ``prefix``) to what ``user`` may see."""
+def customer_scope(user: User, prefix: str = "", *, owner: str = "owner") -> Q:
+    """Q limiting a Customer query (or a related query through ``prefix``) to what ``user`` may see.
+
+    The same rule serves rows that carry their own ``organisation_id``, ``store_id`` and a rep
+    column (snapshots, referrals, vouchers): ``owner`` names that column (``"rep"`` for a lead's
+    credited rep)."""
     if not is_active_member(user):
         return NOTHING
     p = prefix
+    o = f"{p}{owner}_id"
     org = Q(**{f"{p}organisation_id": user.organisation_id})
     role = user.role
     if role == OWNER:
         return org
     if role == REP:
-        return org & Q(**{f"{p}owner_id": user.pk})
+        return org & Q(**{o: user.pk})
     policy = user.organisation.policy  # type: ignore[union-attr]
     if role == MANAGER:
         # Owner in a list of ids, not ``owner__team__manager_id``: both arms of the OR then sit on
         # the row itself, so the database can OR the owner and store indexes instead of joining
         # every customer to its owner's team (3 s for a manager's value report at 1M customers).
-        q = Q(**{f"{p}owner_id__in": team_member_ids(user)})
+        q = Q(**{f"{o}__in": team_member_ids(user)})
         if policy.people.manager_sees_whole_store and user.store_id:
             q |= Q(**{f"{p}store_id": user.store_id})
         return org & q

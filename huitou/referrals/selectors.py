@@ -11,14 +11,15 @@ from django.db.models import Q, QuerySet
 
 from huitou.accounts import permissions
 from huitou.accounts.models import User
-from huitou.accounts.permissions import AFTERSALES, DCRC, MANAGER, OWNER, REP
+from huitou.accounts.permissions import DCRC, MANAGER, OWNER
 
 from .models import Referral, Voucher
 
 
-def _own_scope(viewer: User) -> Q | None:
+def _own_scope(viewer: User) -> Q:
     """The viewer's scope on a row's own ``organisation_id`` / ``store_id`` / ``rep_id`` columns
-    (referrals and vouchers carry the referrer's store and rep), or None for no row at all.
+    (referrals and vouchers carry the referrer's store and rep): the customer scope with the
+    credited rep in the owner's place.
 
     A referral, a voucher and a sale belong to their customer's organisation (the services create
     them so), so whole-organisation viewers need no join to the customers. A rep sees the leads
@@ -26,29 +27,7 @@ def _own_scope(viewer: User) -> Q | None:
     credit stays with the rep who earned it, and ``customers_reassign`` moves the OPEN referrals
     of a reassigned customer to the new rep and store.
     """
-    if not permissions.is_active_member(viewer):
-        return None
-    org = Q(organisation_id=viewer.organisation_id)
-    role = viewer.role
-    if role == OWNER:
-        return org
-    if role == REP:
-        return org & Q(rep_id=viewer.pk)
-    policy = viewer.organisation.policy  # type: ignore[union-attr]
-    if role == MANAGER:
-        # The team's reps as a list (a handful): ``rep_id = ANY(…)`` can be an index condition,
-        # so the database ORs two index scans (rep, store) instead of filtering every row.
-        q = Q(rep_id__in=permissions.team_member_ids(viewer))
-        if policy.people.manager_sees_whole_store and viewer.store_id:
-            q |= Q(store_id=viewer.store_id)
-        return org & q
-    if role == DCRC:
-        if policy.people.dcrc_sees_whole_organisation or not viewer.store_id:
-            return org
-        return org & Q(store_id=viewer.store_id)
-    if role == AFTERSALES and viewer.store_id:
-        return org & Q(store_id=viewer.store_id)
-    return None
+    return permissions.customer_scope(viewer, owner="rep")
 
 
 def referral_scope_parts(viewer: User) -> list[Q]:
@@ -61,8 +40,8 @@ def referral_scope_parts(viewer: User) -> list[Q]:
     so the parts' counts add up to the scope's count.
     """
     own = _own_scope(viewer)
-    if own is None:
-        return [permissions.NOTHING]
+    if own == permissions.NOTHING:
+        return [own]
     if viewer.role == MANAGER and viewer.store_id:
         policy = viewer.organisation.policy  # type: ignore[union-attr]
         if policy.people.manager_sees_whole_store:
@@ -76,8 +55,7 @@ def referral_scope_parts(viewer: User) -> list[Q]:
 
 
 def referral_scope(viewer: User) -> Q:
-    q = _own_scope(viewer)
-    return permissions.NOTHING if q is None else q
+    return _own_scope(viewer)
 
 
 def referral_queryset(viewer: User) -> QuerySet[Referral]:
@@ -90,8 +68,8 @@ def referral_card_scope(viewer: User) -> Q:
     still sees (read only) what the customer referred before. Joins the customers: for one
     customer or one referral, never for lists."""
     own = _own_scope(viewer)
-    if own is None:
-        return permissions.NOTHING
+    if own == permissions.NOTHING:
+        return own
     return Q(organisation_id=viewer.organisation_id) & (
         permissions.customer_scope(viewer, "referrer__") | own
     )
