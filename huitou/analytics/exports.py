@@ -15,7 +15,7 @@ the site's language, like the other analytics exports. The customer sheets stop 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -44,9 +44,15 @@ EXPORT_ROWS = 50_000
 CHUNK = 2000
 
 
-def _cut_note(sheet: Any, written: int, more: bool) -> None:
-    if more:
-        sheet.append([_("Only the first %(n)s customers are exported; narrow the filters.") % {"n": written}])
+def _customer_sheet(sheet: Any, rows: QuerySet[Any], line: Callable[[Any], list[Any]]) -> None:
+    """``line(row)`` for each of the first ``EXPORT_ROWS`` rows, read in chunks; when there were
+    more, a last line says the list was cut."""
+    for written, row in enumerate(rows[: EXPORT_ROWS + 1].iterator(chunk_size=CHUNK)):
+        if written == EXPORT_ROWS:
+            cut = _("Only the first %(n)s customers are exported; narrow the filters.") % {"n": written}
+            sheet.append([cut])
+            return
+        sheet.append(line(row))
 
 
 def _filters_sheet(book: Any, lines: Sequence[tuple[Any, Any]]) -> None:
@@ -159,32 +165,27 @@ def segments_xlsx(
 
         sheet = book.create_sheet(_("Customers")[:31])
         sheet.append(segments_customer_header())
-        written, more = 0, False
-        for s in rows[: EXPORT_ROWS + 1].iterator(chunk_size=CHUNK):
-            if written >= EXPORT_ROWS:
-                more = True
-                break
+
+        def line(s: CustomerSegment) -> list[Any]:
             c = s.customer
-            sheet.append(
-                [
-                    c.pk,
-                    cell(c.name),
-                    cell(str(c.owner)) if c.owner else "",
-                    cell(c.store.name) if c.store else "",
-                    tiers.get(s.tier, s.tier),
-                    s.r,
-                    s.f,
-                    s.m,
-                    s.recency_days,
-                    s.frequency,
-                    s.monetary,
-                    s.margin,
-                    types.get(s.suggested_type, s.suggested_type) if s.suggested_type else no_suggestion,
-                    types.get(c.customer_type, c.customer_type),
-                ]
-            )
-            written += 1
-        _cut_note(sheet, written, more)
+            return [
+                c.pk,
+                cell(c.name),
+                cell(str(c.owner)) if c.owner else "",
+                cell(c.store.name) if c.store else "",
+                tiers.get(s.tier, s.tier),
+                s.r,
+                s.f,
+                s.m,
+                s.recency_days,
+                s.frequency,
+                s.monetary,
+                s.margin,
+                types.get(s.suggested_type, s.suggested_type) if s.suggested_type else no_suggestion,
+                types.get(c.customer_type, c.customer_type),
+            ]
+
+        _customer_sheet(sheet, rows, line)
         day = overview.as_of.isoformat() if overview.as_of else ""
         _filters_sheet(book, [(_("As of"), day), *filters])
     return respond(book, f"customer-segments-{day}.xlsx")
@@ -244,27 +245,22 @@ def risk_xlsx(
     with translation.override(settings.LANGUAGE_CODE):
         sheet = book.create_sheet(_("Customers at risk")[:31])
         sheet.append(risk_header())
-        written, more = 0, False
-        for r in rows[: EXPORT_ROWS + 1].iterator(chunk_size=CHUNK):
-            if written >= EXPORT_ROWS:
-                more = True
-                break
+
+        def line(r: CustomerRisk) -> list[Any]:
             c = r.customer
-            sheet.append(
-                [
-                    c.pk,
-                    cell(c.name),
-                    permissions.phone_for(viewer, c.phone, full=full) if c.phone else "",
-                    cell(str(r.owner)) if r.owner else "",
-                    cell(r.store.name) if r.store else "",
-                    r.score,
-                    cell("; ".join(risk_selectors.reasons_text(r.reasons))),
-                    r.p_alive,
-                    r.days_since_last,
-                ]
-            )
-            written += 1
-        _cut_note(sheet, written, more)
+            return [
+                c.pk,
+                cell(c.name),
+                permissions.phone_for(viewer, c.phone, full=full) if c.phone else "",
+                cell(str(r.owner)) if r.owner else "",
+                cell(r.store.name) if r.store else "",
+                r.score,
+                cell("; ".join(risk_selectors.reasons_text(r.reasons))),
+                r.p_alive,
+                r.days_since_last,
+            ]
+
+        _customer_sheet(sheet, rows, line)
 
         sheet = book.create_sheet(_("Score distribution")[:31])
         sheet.append([_("Score"), _("Customers"), _("In the list")])
@@ -314,29 +310,24 @@ def qualify_xlsx(
         yes, no = _("yes"), _("no")
         sheet = book.create_sheet(_("Qualified leads")[:31])
         sheet.append(qualify_header())
-        written, more = 0, False
-        for q in rows[: EXPORT_ROWS + 1].iterator(chunk_size=CHUNK):
-            if written >= EXPORT_ROWS:
-                more = True
-                break
+
+        def line(q: Qualification) -> list[Any]:
             c = q.customer
-            sheet.append(
-                [
-                    c.pk,
-                    cell(c.name),
-                    apples.get(q.apple, q.apple),
-                    statuses.get(c.status, c.status),
-                    cell(str(c.owner)) if c.owner else "",
-                    cell(c.store.name) if c.store else "",
-                    yes if q.need else no,
-                    yes if q.money else no,
-                    yes if q.authority else no,
-                    cell(q.note),
-                    _local(q.updated_at),
-                    cell(str(q.updated_by)) if q.updated_by else "",
-                ]
-            )
-            written += 1
-        _cut_note(sheet, written, more)
+            return [
+                c.pk,
+                cell(c.name),
+                apples.get(q.apple, q.apple),
+                statuses.get(c.status, c.status),
+                cell(str(c.owner)) if c.owner else "",
+                cell(c.store.name) if c.store else "",
+                yes if q.need else no,
+                yes if q.money else no,
+                yes if q.authority else no,
+                cell(q.note),
+                _local(q.updated_at),
+                cell(str(q.updated_by)) if q.updated_by else "",
+            ]
+
+        _customer_sheet(sheet, rows, line)
         _filters_sheet(book, [(_("Exported on"), today.isoformat()), *filters])
     return respond(book, f"qualified-leads-{today.isoformat()}.xlsx")
