@@ -300,6 +300,13 @@ class CostTable:
     ids: npt.NDArray[np.int64]
     margin: npt.NDArray[np.float64]
     cost: npt.NDArray[np.float64]
+    # When the nightly run ranked it (``ServeCostTable``); None when worked out for this request.
+    kept_at: dt.datetime | None = None
+
+    def narrowed(self, keep: npt.NDArray[np.bool_]) -> CostTable:
+        return CostTable(
+            ids=self.ids[keep], margin=self.margin[keep], cost=self.cost[keep], kept_at=self.kept_at
+        )
 
     @property
     def net(self) -> npt.NDArray[np.float64]:
@@ -348,7 +355,7 @@ def _scope_fn(viewer: User, f: CostFilters) -> Callable[[str], Q] | None:
 
 
 def _margin_rows(
-    viewer: User,
+    org_id: int,
     start: dt.date,
     end: dt.date,
     scope: Callable[[str], Q] | None,
@@ -357,15 +364,12 @@ def _margin_rows(
     as_float: bool = False,
 ) -> list[tuple[Any, ...]]:
     """(customer id, margin) of the purchases ordered in the period."""
-    from huitou.accounts import permissions
     from huitou.customers.models import Purchase
 
     out: list[tuple[Any, ...]] = []
     total = Cast(Sum("margin"), FloatField()) if as_float else Sum("margin")
     for chunk in _chunks(ids):
-        qs = Purchase.objects.filter(
-            organisation_id=permissions.org_id(viewer), ordered_on__gte=start, ordered_on__lte=end
-        )
+        qs = Purchase.objects.filter(organisation_id=org_id, ordered_on__gte=start, ordered_on__lte=end)
         if scope is not None:
             qs = qs.filter(scope("customer__"))
         if chunk is not None:
@@ -378,11 +382,11 @@ def _margin_rows(
     return out
 
 
-def _build_table(viewer: User, start: dt.date, end: dt.date, f: CostFilters) -> CostTable:
-    org = viewer.organisation
-    assert org is not None
+def _build_table(
+    org: Organisation, start: dt.date, end: dt.date, scope: Callable[[str], Q] | None
+) -> CostTable:
+    """The customers (all of ``org``'s, or those ``scope`` admits) ranked by margin − cost."""
     policy = org.policy.serve_costs
-    scope = _scope_fn(viewer, f)
     id_parts: list[npt.NDArray[np.int64]] = []
     margin_parts: list[npt.NDArray[np.float64]] = []
     cost_parts: list[npt.NDArray[np.float64]] = []
@@ -396,7 +400,7 @@ def _build_table(viewer: User, start: dt.date, end: dt.date, f: CostFilters) -> 
     def column(rows: list[tuple[Any, ...]], i: int) -> npt.NDArray[np.float64]:
         return np.fromiter((r[i] or 0.0 for r in rows), dtype=np.float64, count=len(rows))
 
-    m_rows = _margin_rows(viewer, start, end, scope, as_float=True)
+    m_rows = _margin_rows(org.pk, start, end, scope, as_float=True)
     add(m_rows, column(m_rows, 1), is_margin=True)
     for component, rows in source_rows(org, start=start, end=end, customer_q=scope, as_float=True):
         if component in BY_KIND:
@@ -420,9 +424,13 @@ def _build_table(viewer: User, start: dt.date, end: dt.date, f: CostFilters) -> 
 
 
 def cost_table(viewer: User, *, start: dt.date, end: dt.date, filters: CostFilters) -> CostTable:
-    """The viewer's customers ranked by margin − cost-to-serve in the period. Cached for a few
-    minutes per viewer (per organisation for its owners), filters and policy version, so paging
-    and the export reuse one computation."""
+    """The viewer's customers ranked by margin − cost-to-serve in the period.
+
+    A table worked out for a request is cached for a few minutes per viewer (per organisation for
+    its owners), filters and policy version, so paging and the export reuse one computation. When
+    none is cached and the nightly run kept the organisation's table for this period and policy
+    (:func:`kept_table`), that is read and narrowed to the customers the viewer's scope and
+    filters admit (one query for their ids). Otherwise the table is worked out."""
     from django.core.cache import cache
 
     if not can_view_costs(viewer):
@@ -430,6 +438,7 @@ def cost_table(viewer: User, *, start: dt.date, end: dt.date, filters: CostFilte
         return CostTable(ids=empty.astype(np.int64), margin=empty, cost=empty)
     org = viewer.organisation
     assert org is not None
+    scope = _scope_fn(viewer, filters)
     key = ":".join(
         str(x)
         for x in (
@@ -438,7 +447,7 @@ def cost_table(viewer: User, *, start: dt.date, end: dt.date, filters: CostFilte
             org.policy_version,
             # The whole organisation's table (an owner without filters) is the same for every
             # owner, so they share it; any narrower one is the viewer's own.
-            "org" if _scope_fn(viewer, filters) is None else f"{viewer.pk}:{viewer.role}",
+            "org" if scope is None else f"{viewer.pk}:{viewer.role}",
             start.isoformat(),
             end.isoformat(),
             filters.store_id,
@@ -450,9 +459,109 @@ def cost_table(viewer: User, *, start: dt.date, end: dt.date, filters: CostFilte
     if cached is not None:
         ids, margin, cost = cached
         return CostTable(ids=ids, margin=margin, cost=cost)
-    table = _build_table(viewer, start, end, filters)
+    kept = kept_table(org, start=start, end=end)
+    if kept is not None:
+        # Not cached: reading the kept row costs about what the cache would.
+        return kept if scope is None else kept.narrowed(np.isin(kept.ids, _customer_ids(org.pk, scope)))
+    table = _build_table(org, start, end, scope)
     cache.set(key, (table.ids, table.margin, table.cost), CACHE_SECONDS)
     return table
+
+
+def _customer_ids(org_id: int, scope: Callable[[str], Q]) -> npt.NDArray[np.int64]:
+    """Ids of the organisation's customers that ``scope`` admits (the same condition the sources
+    apply through ``customer__`` when the table is worked out), read straight from the driver."""
+    from huitou.customers.models import Customer
+
+    qs = Customer.objects.filter(scope(""), organisation_id=org_id).order_by().values("id")
+    rows = _plain_rows(qs, ("id",))
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def kept_period(as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """The period the nightly run keeps: the page's default on ``as_of`` (the last 365 days)."""
+    from .forms_qualify import CostFilterForm
+
+    return as_of - dt.timedelta(days=CostFilterForm.default_days - 1), as_of
+
+
+def kept_table(org: Organisation, *, start: dt.date, end: dt.date) -> CostTable | None:
+    """The organisation's table as the nightly run of ``end`` kept it, when that run covered
+    exactly ``start``–``end`` with the organisation's current policy; else None. One query."""
+    from .models_costs import CostFill, ServeCostTable
+
+    row = (
+        ServeCostTable.objects.filter(
+            organisation_id=org.pk,
+            as_of=end,
+            start=start,
+            end=end,
+            policy_version=org.policy_version,
+            as_of__in=CostFill.objects.filter(
+                organisation_id=org.pk, as_of=end, status=CostFill.Status.DONE
+            ).values("as_of"),
+        )
+        .values_list("ids", "margin", "cost", "computed_at")
+        .first()
+    )
+    if row is None:
+        return None
+    ids, margin, cost, computed_at = row
+    return CostTable(
+        ids=np.frombuffer(bytes(ids), dtype=np.int64),
+        margin=np.frombuffer(bytes(margin), dtype=np.float64),
+        cost=np.frombuffer(bytes(cost), dtype=np.float64),
+        kept_at=computed_at,
+    )
+
+
+def costs_refresh(*, organisation: Organisation, as_of: dt.date, clock: Any = None) -> dict[str, Any]:
+    """The nightly phase: rank the organisation's customers over :func:`kept_period` and keep
+    the arrays (``ServeCostTable``), replacing the day's row and the older days' (the page reads
+    only the newest). A failed run leaves a ``failed`` fill row and no table for the day."""
+    from django.db import transaction
+
+    from .models_costs import CostFill, ServeCostTable
+    from .nightly import lap
+
+    fill, _created = CostFill.objects.update_or_create(
+        organisation=organisation,
+        as_of=as_of,
+        defaults={"status": CostFill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
+    )
+    try:
+        start, end = kept_period(as_of)
+        table = _build_table(organisation, start, end, None)
+        lap(clock, "compute")
+        with transaction.atomic():
+            ServeCostTable.objects.filter(organisation=organisation, as_of__lte=as_of).delete()
+            ServeCostTable.objects.create(
+                organisation=organisation,
+                as_of=as_of,
+                start=start,
+                end=end,
+                policy_version=organisation.policy_version,
+                customers=table.customers,
+                ids=np.ascontiguousarray(table.ids, dtype=np.int64).tobytes(),
+                margin=np.ascontiguousarray(table.margin, dtype=np.float64).tobytes(),
+                cost=np.ascontiguousarray(table.cost, dtype=np.float64).tobytes(),
+                computed_at=timezone.now(),
+            )
+            lap(clock, "write")
+            fill.status = CostFill.Status.DONE
+            fill.finished_at = timezone.now()
+            fill.customers = table.customers
+            fill.summary = {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "losing": table.losing,
+                "policy_version": organisation.policy_version,
+            }
+            fill.save(update_fields=["status", "finished_at", "customers", "summary"])
+    except Exception:
+        CostFill.objects.filter(pk=fill.pk).update(status=CostFill.Status.FAILED, finished_at=timezone.now())
+        raise
+    return {"organisation": organisation.slug, "as_of": as_of.isoformat(), "customers": table.customers}
 
 
 @dataclass(frozen=True)
@@ -483,7 +592,7 @@ def cost_rows(viewer: User, *, start: dt.date, end: dt.date, customer_ids: Seque
         ).select_related("owner", "store")
     }
     ids = [i for i in customer_ids if i in customers]
-    margins = dict(_margin_rows(viewer, start, end, None, ids))
+    margins = dict(_margin_rows(org.pk, start, end, None, ids))
     costs = serve_costs(org, start=start, end=end, customer_ids=ids)
     return [
         CostRow(

@@ -264,7 +264,8 @@ class CustomerLoss(models.Model):
         ]
 
 
-# Lifetime-value snapshots and lead qualification live in their own modules; Django finds models
-# through this module, so they are imported here.
+# Lifetime-value snapshots, lead qualification and the kept cost-to-serve table live in their own
+# modules; Django finds models through this module, so they are imported here.
+from .models_costs import *  # noqa: E402,F403
 from .models_qualify import *  # noqa: E402,F403
 from .models_value import *  # noqa: E402,F403

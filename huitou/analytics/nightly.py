@@ -1,11 +1,13 @@
-"""The nightly analytics run of one organisation: segments → lifetime value → risk, for one as-of day.
+"""The nightly analytics run of one organisation: segments → lifetime value → risk → the
+cost-to-serve table, for one as-of day.
 
-Each phase is one service (``segments_refresh``, ``value_refresh``, ``risk_refresh``) that replaces
-its snapshot of that day in one transaction and keeps a fill-state row per organisation and day
-(``SegmentFill``, ``ValueFill``, ``RiskFill``). The fill rows are the run's progress: a run that
-stopped halfway (a crash, a killed worker) is resumed by running it again for the same day, which
-skips the phases already ``done`` and recomputes the rest; a phase that died inside its transaction
-left no rows behind, only a ``running`` or ``failed`` fill row. Phases run in order because a later
+Each phase is one service (``segments_refresh``, ``value_refresh``, ``risk_refresh``,
+``costs.costs_refresh``) that replaces its snapshot of that day in one transaction and keeps a
+fill-state row per organisation and day (``SegmentFill``, ``ValueFill``, ``RiskFill``,
+``CostFill``). The fill rows are the run's progress: a run that stopped halfway (a crash, a killed
+worker) is resumed by running it again for the same day, which skips the phases already ``done``
+and recomputes the rest; a phase that died inside its transaction left no rows behind, only a
+``running`` or ``failed`` fill row. Phases run in order because a later
 one may read an earlier one's snapshot of the same day (the value snapshot copies the day's tiers:
 ``DEPENDS``); a phase is recomputed whenever one it reads was, and is not run when one it reads
 failed.
@@ -33,10 +35,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PHASES = ("segments", "value", "risk")
+PHASES = ("segments", "value", "risk", "costs")
 # What each phase reads of the others' snapshots of the same day: the value snapshot copies the
-# day's tiers; the risk snapshot reads purchases, tickets and answers only.
-DEPENDS: dict[str, tuple[str, ...]] = {"segments": (), "value": ("segments",), "risk": ()}
+# day's tiers; the risk snapshot reads purchases, tickets and answers only; the cost-to-serve
+# table reads sales, tasks, visits, tickets, concessions and vouchers.
+DEPENDS: dict[str, tuple[str, ...]] = {"segments": (), "value": ("segments",), "risk": (), "costs": ()}
 
 
 class Clock:
@@ -78,8 +81,9 @@ def value_installed() -> bool:
 
 def phases() -> list[_Phase]:
     """The phases of this installation, in order."""
-    from . import risk_services, services
+    from . import costs, risk_services, services
     from .models import CustomerRisk, CustomerSegment, RiskFill, SegmentFill
+    from .models_costs import CostFill, ServeCostTable
 
     out = [_Phase("segments", SegmentFill, services.segments_refresh, CustomerSegment)]
     if value_installed():
@@ -94,6 +98,7 @@ def phases() -> list[_Phase]:
             )
         )
     out.append(_Phase("risk", RiskFill, risk_services.risk_refresh, CustomerRisk))
+    out.append(_Phase("costs", CostFill, costs.costs_refresh, ServeCostTable))
     return out
 
 
@@ -289,7 +294,11 @@ def snapshot_counts(*, organisation_id: int, as_of: dt.date) -> dict[str, int]:
 
 
 def snapshots_clear(*, organisation: Organisation, as_of: dt.date) -> None:
-    """Delete the day's snapshots and fill rows (the benchmark's cold start)."""
+    """Delete the day's snapshots and fill rows (the benchmark's cold start), and the risk score
+    counts kept beside the risk snapshot."""
+    from .models import RiskScoreCount
+
+    RiskScoreCount.objects.filter(organisation=organisation, as_of=as_of).delete()
     for phase in reversed(phases()):
         phase.snapshot._default_manager.filter(organisation=organisation, as_of=as_of).delete()  # type: ignore[attr-defined]
         phase.fill._default_manager.filter(organisation=organisation, as_of=as_of).delete()  # type: ignore[attr-defined]

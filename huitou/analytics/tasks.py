@@ -1,7 +1,8 @@
 """Background jobs of the analytics app. The periodic ones are declared here and nowhere else.
 
 Every night one task per organisation runs the nightly analytics as of the local day
-(:func:`~huitou.analytics.nightly.nightly_run`: segments, then lifetime value, then risk). Each
+(:func:`~huitou.analytics.nightly.nightly_run`: segments, then lifetime value, then risk; the
+cost-to-serve ranking beside them). Each
 phase replaces its snapshot of that day and keeps a fill row, so a retry, a second run or a run
 after a crash resumes where the last one stopped and does no harm.
 """

@@ -113,7 +113,10 @@ def test_run_fills_every_phase(big_world):
     org = big_world.w.org
     result = nightly.nightly_run(organisation=org, as_of=AS_OF)
     names = [p.name for p in nightly.phases()]
-    assert names == (["segments", "value", "risk"] if nightly.value_installed() else ["segments", "risk"])
+    expected = (
+        ["segments", "value", "risk", "costs"] if nightly.value_installed() else ["segments", "risk", "costs"]
+    )
+    assert names == expected
     assert list(result["phases"]) == names
     assert all(p["status"] == "done" for p in result["phases"].values())
     buyers = (
@@ -124,6 +127,7 @@ def test_run_fills_every_phase(big_world):
     assert nightly.nightly_status(organisation=org, as_of=AS_OF) == dict.fromkeys(names, "done")
     counts = nightly.snapshot_counts(organisation_id=org.pk, as_of=AS_OF)
     assert (counts["segments"], counts["risk"]) == (buyers, buyers)
+    assert counts["costs"] == 1  # the organisation's kept cost-to-serve table
     assert RiskFill.objects.get(organisation=org, as_of=AS_OF).summary["model"]  # the fit ran
 
 
@@ -462,15 +466,15 @@ def test_lanes_keep_a_phase_with_the_phases_it_reads(monkeypatch):
     by_name = {p.name: p for p in nightly.phases()}
     lanes = [[p.name for p in lane] for lane in nightly._lanes(list(by_name.values()))]
     if nightly.value_installed():
-        assert lanes == [["segments", "value"], ["risk"]]
+        assert lanes == [["segments", "value"], ["risk"], ["costs"]]
     else:
-        assert lanes == [["segments"], ["risk"]]
+        assert lanes == [["segments"], ["risk"], ["costs"]]
     # A phase that reads two lanes joins them into one, in the order of PHASES.
     monkeypatch.setattr(nightly, "PHASES", (*nightly.PHASES, "joined"))
     monkeypatch.setattr(nightly, "DEPENDS", {**nightly.DEPENDS, "joined": ("risk", "segments")})
     joined = nightly._Phase("joined", SegmentFill, lambda **kw: {}, CustomerSegment)
     lanes = [[p.name for p in lane] for lane in nightly._lanes([*by_name.values(), joined])]
-    assert lanes == [[*by_name, "joined"]]
+    assert lanes == [[*(n for n in by_name if n != "costs"), "joined"], ["costs"]]
 
 
 @pytest.mark.django_db(transaction=True)
