@@ -246,8 +246,8 @@ def render(results: list[dict[str, Any]], failures: list[str] | None = None) -> 
     """The report section: per backend, the three runs with their phases and parts."""
     out = [
         "`nightly_run` (`huitou/analytics/nightly.py`) for one organisation and one as-of day: segments, "
-        "lifetime value, risk, each replacing its snapshot of the day in one transaction with a fill row "
-        "per phase. Runs: the first of the bench day (no snapshot of the day yet); "
+        "lifetime value, risk and the year's cost-to-serve ranking (costs), each replacing its snapshot "
+        "of the day in one transaction with a fill row per phase. Runs: the first of the bench day (no snapshot of the day yet); "
         "the next night (steady state); crash-and-resume (the run is killed in the "
         "risk phase right after its rows are written, then run again: the phases already done are "
         "skipped, the killed one is recomputed; the killed run is forced, so it deletes and rewrites the "
@@ -275,7 +275,8 @@ def render(results: list[dict[str, Any]], failures: list[str] | None = None) -> 
             + f". Peak RSS {r['peak_rss_mb']} MB. "
             + (
                 "Phases that do not read each other ran at the same time (segments then value on one "
-                "connection, risk on another), so a run's total is less than the sum of its phases."
+                "connection, risk on another, costs on a third), so a run's total is less than the "
+                "sum of its phases."
                 if steady.get("parallel")
                 else "Phases ran one after the other."
             )

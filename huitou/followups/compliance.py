@@ -160,27 +160,36 @@ def plan_compliance(
     team_id: int | None = None,
     today: dt.date | None = None,
 ) -> list[ComplianceRow]:
-    """One row per assignee with tasks due from ``start`` to ``end`` (inclusive), in one query."""
+    """One row per assignee with tasks due from ``start`` to ``end`` (inclusive), ordered by
+    username. Two queries: the counts grouped on the assignee's id alone (a hash of a few hundred
+    groups; grouping on the joined names as well sorted the month's 172,000 tasks on disk at 1M
+    customers), then the assignees' names."""
+    from huitou.accounts.models import User as UserModel
+
     today = today or timezone.localdate()
     if not permissions.is_active_member(viewer):
         return []
     policy = viewer.organisation.policy.contact  # type: ignore[union-attr]
     filters = _state_filters(today, policy.missed_after_days)
-    rows = (
-        _tasks(viewer, start=start, end=end, store_id=store_id, team_id=team_id)
+    counts = {
+        r["assignee_id"]: r
+        for r in _tasks(viewer, start=start, end=end, store_id=store_id, team_id=team_id)
         .filter(assignee__isnull=False)
-        .values("assignee_id", "assignee__username", "assignee__display_name")
+        .values("assignee_id")
         .annotate(**{state: Count("pk", filter=filters[state]) for state in STATES})
-        .order_by("assignee__username")
-    )
+        .order_by()
+    }
+    if not counts:
+        return []
+    people = UserModel.objects.filter(pk__in=list(counts)).order_by("username", "pk")
     out = []
-    for r in rows:
-        row: dict[str, Any] = dict(r)
+    for pk, username, display_name in people.values_list("pk", "username", "display_name"):
+        row: dict[str, Any] = counts[pk]
         out.append(
             ComplianceRow(
-                user_id=row["assignee_id"],
-                username=row["assignee__username"],
-                name=row["assignee__display_name"] or row["assignee__username"],
+                user_id=pk,
+                username=username,
+                name=display_name or username,
                 **{state: row[state] for state in STATES},
             )
         )
