@@ -169,6 +169,43 @@ class RiskFill(FillState):
         ]
 
 
+class RiskScoreCount(models.Model):
+    """How many of the risk snapshot's active customers of one owner and store scored ``score`` on
+    one day, and how many of them carry each reason code (``risk_services.reason_masks``; "gap"
+    covers the organisation's gap too). Written by the nightly run with its ``CustomerRisk`` rows.
+
+    Every viewer's score chart is a sum of these rows under the viewer's scope and the page's
+    filters (``scope.snapshot_scope`` works on them as on the snapshot rows), instead of grouping a
+    hundred thousand snapshot rows and unnesting their reasons: at most owner-and-store pairs × 101
+    rows a day. No unique key: deleting a user or store clears ``owner`` or ``store``, which may
+    leave two rows of one key, and the chart sums them anyway.
+    """
+
+    organisation = snapshot_key("accounts.Organisation")
+    owner = snapshot_key("accounts.User", optional=True)
+    store = snapshot_key("accounts.Store", optional=True)
+    as_of = models.DateField(_("as of"))
+    score = models.PositiveSmallIntegerField(_("risk score"))
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+    # One column per reason code, named after it.
+    alive = models.PositiveIntegerField(_("customers likely gone"), default=0)
+    gap = models.PositiveIntegerField(_("customers past their usual gap"), default=0)
+    spend = models.PositiveIntegerField(_("customers spending less"), default=0)
+    complaint = models.PositiveIntegerField(_("customers with an open complaint"), default=0)
+    satisfaction = models.PositiveIntegerField(_("customers with low satisfaction"), default=0)
+    late = models.PositiveIntegerField(_("customers paying late"), default=0)
+    competitor = models.PositiveIntegerField(_("customers in touch with a competitor"), default=0)
+
+    class Meta:
+        verbose_name = _("risk score count")
+        # The day's rows of the organisation are a few tens of thousands at most: one index on the
+        # day, with the owner and store in it so that a rep's, a manager's or a store's rows are
+        # picked out of the index entries.
+        indexes = [
+            models.Index(fields=["organisation", "as_of", "owner", "store"], name="riskcount_org_asof_idx"),
+        ]
+
+
 class WinBack(models.Model):
     """A win-back attempt on an at-risk or lost customer: the task it put in the contact plan and
     whether the customer bought again (a save)."""

@@ -1,14 +1,16 @@
 """Reads of the crisis-signal part: at-risk lists, a customer's risk card, saves per rep and month.
 
-The score chart and its reason counts (``risk_chart``) scope and filter on the snapshot row's own
+The score chart and its reason counts (``risk_chart``) are sums of the counts the nightly run kept
+per owner, store and score (``RiskScoreCount``), scoped and filtered on those rows' own
 organisation, owner and store (``scope.snapshot_scope``: the owner and store copied at the time of
-the nightly run) and never join each snapshot row to its customer; a customer reassigned today
-still counts for their old rep until the next nightly run. The snapshot holds every customer with a
-purchase that is neither merged away nor erased, lost ones and prospects included, while the chart
-counts active customers only (as the list does): the few that are not active are left out by an
-anti-join on the ``(organisation, status, id)`` index of the customers, not by reading every
-customer (see ``_snapshot_rows``). That status is today's: a customer marked lost or erased today
-leaves the chart at once; one merged away today leaves it at the next nightly run.
+the run); they never read a snapshot row nor join a customer. A customer reassigned today still
+counts for their old rep until the next nightly run. The snapshot holds every customer with a
+purchase that is neither merged away nor erased, lost ones and prospects included; the chart
+counts the customers that were active at the time of the run (as the list does, with today's
+status): a customer marked lost today leaves the list at once and the chart at the next run.
+
+A day computed before the counts were kept is charted from the snapshot rows (``_snapshot_rows``),
+active customers taken by an anti-join on today's status.
 
 The at-risk list and its export (``at_risk_list``) AND that scope with ``customer_scope`` on the
 customer's current owner and store (and their current status): a customer reassigned today leaves
@@ -19,11 +21,12 @@ reads go through ``customer_scope``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext
 
@@ -32,8 +35,8 @@ from huitou.customers import selectors as customer_selectors
 from huitou.customers.models import Customer
 
 from . import risk
-from .models import CustomerLoss, CustomerRisk, RiskFill, WinBack
-from .risk_services import risk_settings
+from .models import CustomerLoss, CustomerRisk, RiskFill, RiskScoreCount, WinBack
+from .risk_services import REASON_CODES, risk_settings
 from .scope import snapshot_filters, snapshot_scope
 
 if TYPE_CHECKING:
@@ -168,8 +171,8 @@ def at_risk_list(
 
 # Bins of the score chart: 0–9, 10–19, …, 80–89, 90–100.
 SCORE_BINS = 10
-# The reasons of the chart, in the order of the signals; "gap_org" counts as "gap".
-REASON_CODES = ("alive", "gap", "spend", "complaint", "satisfaction", "late", "competitor")
+# The reasons of the chart are ``risk_services.REASON_CODES``; a snapshot row's "gap_org" counts as
+# "gap".
 
 
 @dataclass
@@ -185,15 +188,54 @@ class RiskChart:
 def risk_chart(viewer: User, filters: RiskFilters, *, as_of: dt.date | None = None) -> RiskChart:
     """The score distribution of the active customers under the page's store, team and rep
     filters (all scores, so the chart shows where the minimum cuts), and how many customers at or
-    above the minimum score carry each reason. The whole organisation unfiltered is read from the
-    counts the nightly run kept on the fill (one query); anything narrower takes two grouped
-    queries over the snapshot's own columns (``_snapshot_rows``): scores grouped by value (at most
-    101 rows) and the reasons' codes unnested from the stored JSON."""
+    above the minimum score carry each reason.
+
+    One grouped query over the counts the nightly run kept per owner, store and score
+    (``RiskScoreCount``), under the viewer's scope and the filters, whoever the viewer: at most
+    101 rows back, never a snapshot row read. A day computed before those counts were kept has
+    none; its chart is counted from the snapshot rows as it was then (``_chart_before_counts``)."""
     out = RiskChart()
     day = as_of or latest_as_of(viewer)
     if day is None or not can_view_risk(viewer):
         return out
     minimum = min_score_of(viewer, filters)
+    org = permissions.org_id(viewer)
+    sums = {f"n_{name}": Sum(name) for name in ("customers", *REASON_CODES)}
+    rows = list(
+        RiskScoreCount.objects.filter(
+            snapshot_scope(viewer),
+            snapshot_filters(store_id=filters.store_id, team_id=filters.team_id, rep_id=filters.rep_id),
+            organisation_id=org,
+            as_of=day,
+        )
+        .values("score")
+        .annotate(**sums)
+        .order_by()
+        .values_list("score", *sums)
+    )
+    if rows or RiskScoreCount.objects.filter(organisation_id=org, as_of=day).exists():
+        return _chart_from_counts(rows, minimum)
+    return _chart_before_counts(viewer, filters, day, minimum)
+
+
+def _chart_from_counts(rows: Iterable[Sequence[int]], minimum: int) -> RiskChart:
+    """The chart from ``(score, customers, *reasons)`` rows, the reasons in ``REASON_CODES``'
+    order: bins of every score, the customers and their reasons from ``minimum`` up."""
+    out = RiskChart()
+    for score, n, *reasons in rows:
+        out.bins[min(int(score) // 10, SCORE_BINS - 1)] += n
+        out.scored += n
+        if score >= minimum:
+            out.at_risk += n
+            for code, k in zip(REASON_CODES, reasons, strict=True):
+                out.reasons[code] += k
+    return out
+
+
+def _chart_before_counts(viewer: User, filters: RiskFilters, day: dt.date, minimum: int) -> RiskChart:
+    """The chart of a day computed before the nightly run kept ``RiskScoreCount`` rows: the whole
+    organisation's from the counts then kept on the fill's summary, anything narrower counted from
+    the snapshot rows (``_chart_from_rows``: scores grouped, reasons unnested)."""
     if _whole_organisation(viewer, filters):
         kept = (
             RiskFill.objects.filter(
@@ -230,20 +272,17 @@ def _whole_organisation(viewer: User, filters: RiskFilters) -> bool:
 
 
 def _chart_from_summary(chart: dict[str, Any], minimum: int) -> RiskChart:
-    """The chart of the whole organisation from the counts the nightly run kept on the fill
-    (``risk_services.chart_summary``): customers per score, and per reason and score. The
-    customers counted are those active at the time of the run."""
-    out = RiskChart()
+    """The whole organisation's chart from the counts kept on the fill summary by the nightly runs
+    before ``RiskScoreCount``: customers per score (0–100), and per reason and score."""
     by_score = chart.get("by_score") or []
-    for score, n in enumerate(by_score):
-        out.bins[min(score // 10, SCORE_BINS - 1)] += n
-        out.scored += n
-        if score >= minimum:
-            out.at_risk += n
-    for code, counts in (chart.get("reasons_by_score") or {}).items():
-        if code in out.reasons:
-            out.reasons[code] = sum(counts[max(minimum, 0) :])
-    return out
+    by_reason = chart.get("reasons_by_score") or {}
+    return _chart_from_counts(
+        (
+            (score, n, *((by_reason.get(code) or [0] * len(by_score))[score] for code in REASON_CODES))
+            for score, n in enumerate(by_score)
+        ),
+        minimum,
+    )
 
 
 def _reason_counts(qs: QuerySet[CustomerRisk]) -> list[tuple[str, int]]:

@@ -3,7 +3,8 @@ termination reasons.
 
 The snapshot gathers every signal with a handful of grouped queries per organisation (no query per
 customer), fits BG/NBD once on the organisation's purchase summary and scores in numpy
-(:mod:`huitou.analytics.risk`).
+(:mod:`huitou.analytics.risk`). Beside its rows it keeps the score chart's counts per owner, store
+and score (``RiskScoreCount``), so that every viewer's chart is a sum of a few kept rows.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from huitou.customers import services as customer_services
 from huitou.customers.models import Activity, Customer, Purchase
 
 from . import risk
-from .models import CustomerLoss, CustomerRisk, RiskFill, WinBack
+from .models import CustomerLoss, CustomerRisk, RiskFill, RiskScoreCount, WinBack
 from .services import PurchaseArrays, _texts, purchase_arrays, write_columns
 
 FloatArray = npt.NDArray[np.float64]
@@ -220,6 +221,10 @@ _SLOTS = (
 )
 
 
+# The reason codes of ``reason_masks``, in the order of the signals (the chart's order too).
+REASON_CODES = ("alive", "gap", "spend", "complaint", "satisfaction", "late", "competitor")
+
+
 def reason_masks(
     *,
     p_alive: FloatArray,
@@ -244,20 +249,75 @@ def reason_masks(
         }
 
 
-def chart_summary(
-    scores: IntArray, masks: dict[str, npt.NDArray[np.bool_]], counted: npt.NDArray[np.bool_]
-) -> dict[str, Any]:
-    """What the whole organisation's score chart needs, kept on the fill: customers per score
-    (0–100) and, per reason code, the customers per score carrying it, over the ``counted``
-    customers (the active ones). The page sums them from any minimum score without reading the
-    million snapshot rows."""
+def _numbered(ids: IntArray) -> tuple[IntArray, IntArray]:
+    """The distinct values of the non-negative ``ids`` (user, store or pair numbers, not many) and
+    each id's position among them, without sorting the million: a presence table as long as the
+    largest id."""
+    if len(ids) == 0:
+        return ids, ids
+    present = np.zeros(int(ids.max()) + 1, dtype=bool)
+    present[ids] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[ids]
+
+
+def score_counts(
+    *,
+    scores: IntArray,
+    masks: dict[str, npt.NDArray[np.bool_]],
+    counted: npt.NDArray[np.bool_],
+    owners: IntArray,
+    stores: IntArray,
+) -> dict[str, IntArray]:
+    """The ``RiskScoreCount`` rows of a snapshot, column by column: over the ``counted`` customers
+    (the active ones), the customers of each owner, store and score (0–100) and, per reason code
+    (``REASON_CODES``, the keys of ``reason_masks``), those of them carrying it. ``owners`` and
+    ``stores`` hold 0 where the customer has none. Grouped in numpy without a sort: the owners,
+    the stores and then the owner-and-store pairs met are numbered (``_numbered``), each customer
+    gets the key pair × 101 + score, and the keys are counted with ``np.bincount`` (pairs × 101
+    bins); no Python loop over the customers."""
     s = np.clip(scores[counted].astype(np.int64), 0, 100)
-    return {
-        "by_score": np.bincount(s, minlength=101).tolist(),
-        "reasons_by_score": {
-            code: np.bincount(s[mask[counted]], minlength=101).tolist() for code, mask in masks.items()
-        },
+    owner_values, owner_at = _numbered(owners[counted].astype(np.int64))
+    store_values, store_at = _numbered(stores[counted].astype(np.int64))
+    n_stores = max(len(store_values), 1)
+    pair_values, pair_at = _numbered(owner_at * n_stores + store_at)
+    key = pair_at * 101 + s
+    bins = len(pair_values) * 101
+    customers = np.bincount(key, minlength=bins)
+    kept = np.flatnonzero(customers)
+    pair = pair_values[kept // 101]
+    out: dict[str, IntArray] = {
+        "owner": owner_values[pair // n_stores] if len(pair) else pair,
+        "store": store_values[pair % n_stores] if len(pair) else pair,
+        "score": (kept % 101).astype(np.int64),
+        "customers": customers[kept].astype(np.int64),
     }
+    for code in REASON_CODES:
+        out[code] = np.bincount(key[masks[code][counted]], minlength=bins)[kept].astype(np.int64)
+    return out
+
+
+# The columns of ``RiskScoreCount`` after the day's key, in ``score_counts``' names.
+_COUNT_COLUMNS = ("owner", "store", "score", "customers", *REASON_CODES)
+
+
+def _write_score_counts(organisation: Organisation, as_of: dt.date, counts: dict[str, IntArray]) -> int:
+    """Replace the day's ``RiskScoreCount`` rows (a few tens of thousands at most)."""
+    RiskScoreCount.objects.filter(organisation=organisation, as_of=as_of).delete()
+
+    def optional(ids: IntArray) -> list[str | None]:
+        return [str(v) if v else None for v in ids.tolist()]
+
+    return write_columns(
+        RiskScoreCount,
+        ("organisation", "as_of", *_COUNT_COLUMNS),
+        [
+            str(organisation.pk),
+            as_of.isoformat(),
+            optional(counts["owner"]),
+            optional(counts["store"]),
+            *(_texts(counts[name]) for name in _COUNT_COLUMNS[2:]),
+        ],
+    )
 
 
 def reasons_json(
@@ -379,11 +439,14 @@ def _refresh(
         .values_list("id", "owner_id", "store_id", "status")
     )
     kept_ids = np.fromiter((c[0] for c in kept), dtype=np.int64, count=len(kept))
+    kept_owners = np.fromiter((c[1] or 0 for c in kept), dtype=np.int64, count=len(kept))
+    kept_stores = np.fromiter((c[2] or 0 for c in kept), dtype=np.int64, count=len(kept))
     fig = _purchase_figures(purchase_arrays(organisation.pk, as_of))
     at = np.minimum(np.searchsorted(kept_ids, fig["ids"]), max(len(kept_ids) - 1, 0))
     keep = kept_ids[at] == fig["ids"] if len(kept_ids) else np.zeros(len(fig["ids"]), dtype=bool)
     ids = fig["ids"][keep]
-    kept_at = at[keep].tolist()
+    kept_rows = at[keep]
+    kept_at = kept_rows.tolist()
     n = len(ids)
     as_of_ord = as_of.toordinal()
     first, last, days = fig["first"][keep], fig["last"][keep], fig["days"][keep]
@@ -445,7 +508,13 @@ def _refresh(
     active = np.fromiter(
         (kept[i][3] == Customer.Status.ACTIVE for i in kept_at), dtype=bool, count=len(kept_at)
     )
-    chart = chart_summary(scores, masks, active)
+    counts = score_counts(
+        scores=scores,
+        masks=masks,
+        counted=active,
+        owners=kept_owners[kept_rows],
+        stores=kept_stores[kept_rows],
+    )
     owners = [None if kept[i][1] is None else str(kept[i][1]) for i in kept_at]
     stores = [None if kept[i][2] is None else str(kept[i][2]) for i in kept_at]
     columns = [
@@ -468,6 +537,7 @@ def _refresh(
     lap(clock, "compute")
     CustomerRisk.objects.filter(organisation=organisation, as_of=as_of).delete()
     write_columns(CustomerRisk, _SNAPSHOT_COLUMNS, columns)
+    _write_score_counts(organisation, as_of, counts)
     settled = _settle(organisation, as_of, settings["save_days"])
     lap(clock, "write")
 
@@ -478,7 +548,6 @@ def _refresh(
         "median_gap_days": round(float(np.median(own_gaps)), 1) if own_gaps.size else None,
         "weights": weights,
         "threshold": settings["threshold"],
-        "chart": chart,
     }
     fill.status = RiskFill.Status.DONE
     fill.finished_at = timezone.now()

@@ -114,8 +114,9 @@ def test_team_filter_narrows_the_list(world):
 
 @pytest.mark.parametrize("minimum", [0, 5, 34, 40, 46])
 def test_the_kept_chart_equals_the_chart_counted_from_the_rows(world, minimum):
-    """The owner's unfiltered chart is read from the counts the nightly run kept on the fill; the
-    same figures counted from the snapshot rows (what a filtered page does) agree, reasons too."""
+    """The owner's unfiltered chart is read from the counts the nightly run kept; the same figures
+    counted from the snapshot rows (a day computed before the counts were kept) agree, reasons
+    too."""
     f = sel.RiskFilters(min_score=minimum)
     kept = sel.risk_chart(world.w.owner, f, as_of=AS_OF)
     counted = sel._chart_from_rows(sel._snapshot_rows(world.w.owner, f, AS_OF), minimum)
@@ -129,10 +130,10 @@ def test_chart_queries_are_fixed(world, django_assert_num_queries):
     for k in range(20):
         buy(CustomerFactory(owner=w.rep2, name=f"R{k}"), dt.date(2024, 1, 1))
     risk_refresh(organisation=w.org, as_of=AS_OF)
-    with django_assert_num_queries(1):  # the whole organisation: the counts kept on the fill
+    with django_assert_num_queries(1):  # the whole organisation: the kept counts summed by score
         chart = sel.risk_chart(w.owner, sel.RiskFilters(min_score=0), as_of=AS_OF)
     assert chart.scored == 24
-    with django_assert_num_queries(2):  # narrowed: scores grouped, reasons unnested and grouped
+    with django_assert_num_queries(1):  # narrowed: the same, under the filter
         chart = sel.risk_chart(w.owner, sel.RiskFilters(min_score=0, rep_id=w.rep2.pk), as_of=AS_OF)
     assert chart.scored == 20
 
