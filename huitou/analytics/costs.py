@@ -522,14 +522,9 @@ def costs_refresh(*, organisation: Organisation, as_of: dt.date, clock: Any = No
     from django.db import transaction
 
     from .models_costs import CostFill, ServeCostTable
-    from .nightly import lap
+    from .nightly import lap, running_fill
 
-    fill, _created = CostFill.objects.update_or_create(
-        organisation=organisation,
-        as_of=as_of,
-        defaults={"status": CostFill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
-    )
-    try:
+    with running_fill(CostFill, organisation, as_of) as fill:
         start, end = kept_period(as_of)
         table = _build_table(organisation, start, end, None)
         lap(clock, "compute")
@@ -558,9 +553,6 @@ def costs_refresh(*, organisation: Organisation, as_of: dt.date, clock: Any = No
                 "policy_version": organisation.policy_version,
             }
             fill.save(update_fields=["status", "finished_at", "customers", "summary"])
-    except Exception:
-        CostFill.objects.filter(pk=fill.pk).update(status=CostFill.Status.FAILED, finished_at=timezone.now())
-        raise
     return {"organisation": organisation.slug, "as_of": as_of.isoformat(), "customers": table.customers}
 
 

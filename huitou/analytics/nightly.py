@@ -102,6 +102,24 @@ def phases() -> list[_Phase]:
     return out
 
 
+@contextlib.contextmanager
+def running_fill(fill: type[Any], organisation: Organisation, as_of: dt.date) -> Iterator[Any]:
+    """A phase's fill row for the day, set ``running`` (created when missing) for the body, which
+    computes and saves it ``done``; set ``failed`` if the body raises, and the error goes on."""
+    from django.utils import timezone
+
+    row, _created = fill._default_manager.update_or_create(
+        organisation=organisation,
+        as_of=as_of,
+        defaults={"status": fill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
+    )
+    try:
+        yield row
+    except Exception:
+        fill._default_manager.filter(pk=row.pk).update(status=fill.Status.FAILED, finished_at=timezone.now())
+        raise
+
+
 # Crash hooks by phase name (tests and the benchmark kill a run inside a phase with them).
 _CRASH: dict[str, Callable[[str], None]] = {}
 

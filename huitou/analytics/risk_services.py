@@ -410,17 +410,10 @@ def risk_refresh(*, organisation: Organisation, as_of: dt.date, clock: Clock | N
     """Compute the risk snapshot of ``organisation`` as of ``as_of``, then settle win-backs (saves
     and expiries) and won-back losses up to that day. Running it again replaces the snapshot of
     that day; a failed run leaves a ``failed`` fill row and the previous complete day in use."""
-    fill, _created = RiskFill.objects.update_or_create(
-        organisation=organisation,
-        as_of=as_of,
-        defaults={"status": RiskFill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
-    )
-    try:
-        result = _refresh(organisation, as_of, fill, clock)
-    except Exception:
-        RiskFill.objects.filter(pk=fill.pk).update(status=RiskFill.Status.FAILED, finished_at=timezone.now())
-        raise
-    return result
+    from .nightly import running_fill
+
+    with running_fill(RiskFill, organisation, as_of) as fill:
+        return _refresh(organisation, as_of, fill, clock)
 
 
 @transaction.atomic

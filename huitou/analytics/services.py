@@ -320,19 +320,10 @@ def segments_refresh(
     """
     policy = organisation.policy.segments
     start = as_of - dt.timedelta(days=policy.lookback_days - 1)
-    fill, _created = SegmentFill.objects.update_or_create(
-        organisation=organisation,
-        as_of=as_of,
-        defaults={"status": SegmentFill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
-    )
-    try:
-        result = _refresh(organisation, as_of, start, fill, clock)
-    except Exception:
-        SegmentFill.objects.filter(pk=fill.pk).update(
-            status=SegmentFill.Status.FAILED, finished_at=timezone.now()
-        )
-        raise
-    return result
+    from .nightly import running_fill
+
+    with running_fill(SegmentFill, organisation, as_of) as fill:
+        return _refresh(organisation, as_of, start, fill, clock)
 
 
 _SNAPSHOT_COLUMNS = (

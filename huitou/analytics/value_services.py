@@ -413,19 +413,10 @@ def value_refresh(
     (without one it copies the customers' current tiers). The purchases come from
     :func:`services.purchase_arrays`: inside the nightly run's ``shared_purchases()`` the arrays
     the other phases read, on its own one read of them."""
-    fill, _created = ValueFill.objects.update_or_create(
-        organisation=organisation,
-        as_of=as_of,
-        defaults={"status": ValueFill.Status.RUNNING, "started_at": timezone.now(), "finished_at": None},
-    )
-    try:
-        result = _refresh(organisation, as_of, fill, clock)
-    except Exception:
-        ValueFill.objects.filter(pk=fill.pk).update(
-            status=ValueFill.Status.FAILED, finished_at=timezone.now()
-        )
-        raise
-    return result
+    from .nightly import running_fill
+
+    with running_fill(ValueFill, organisation, as_of) as fill:
+        return _refresh(organisation, as_of, fill, clock)
 
 
 @transaction.atomic

@@ -171,7 +171,7 @@ def plan_compliance(
         return []
     policy = viewer.organisation.policy.contact  # type: ignore[union-attr]
     filters = _state_filters(today, policy.missed_after_days)
-    counts = {
+    counts: dict[int, Any] = {
         r["assignee_id"]: r
         for r in _tasks(viewer, start=start, end=end, store_id=store_id, team_id=team_id)
         .filter(assignee__isnull=False)
@@ -184,7 +184,7 @@ def plan_compliance(
     people = UserModel.objects.filter(pk__in=list(counts)).order_by("username", "pk")
     out = []
     for pk, username, display_name in people.values_list("pk", "username", "display_name"):
-        row: dict[str, Any] = counts[pk]
+        row = counts[pk]
         out.append(
             ComplianceRow(
                 user_id=pk,
