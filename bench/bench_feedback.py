@@ -62,6 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import bench_plan as bp  # noqa: E402 - after the path is set
 from bench import bench_referrals as br  # noqa: E402
+from bench.markdown import ms as _ms  # noqa: E402
+from bench.markdown import plans_document  # noqa: E402
 
 DB_NAME = "huitou_bench_feedback"
 BENCH_DAY = bp.BENCH_DAY
@@ -1114,25 +1116,17 @@ if __name__ == "__main__":
 PLANS = ROOT / "bench" / "REPORT-feedback-plans.md"
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f}"
-
-
 def _plans_markdown(results: list[dict[str, Any]]) -> str:
-    from bench.run import statement_plans
-
-    parts = [
-        "# Satisfaction and complaints at scale: the statements and their plans\n",
-        "Generated with the feedback section of [REPORT.md](REPORT.md) by `python -m bench.run --only "
-        "feedback`. Every statement a page, API list, report or job issued, run again under "
+    return plans_document(
+        title="Satisfaction and complaints at scale: the statements and their plans",
+        intro="Generated with the feedback section of [REPORT.md](REPORT.md) by `python -m bench.run "
+        "--only feedback`. Every statement a page, API list, report or job issued, run again under "
         "`EXPLAIN (ANALYZE, BUFFERS)` (SQLite: `EXPLAIN QUERY PLAN`).\n",
-    ]
-    for r in results:
-        parts.append(f"## {r['backend']}: {r['customers']:,} customers\n")
-        for x in [*r["rows"], *r.get("jobs", [])]:
-            parts.append(f"### {x['label']} · {x['role']} · {_ms(x['ms'])} ms · {x['queries']} queries\n")
-            parts += statement_plans(x["plans"], BIG_TABLES, sql=3000, plan=12000)
-    return "\n".join(parts)
+        results=results,
+        measured=lambda r: [*r["rows"], *r.get("jobs", [])],
+        heading=lambda x: f"{x['label']} · {x['role']} · {_ms(x['ms'])} ms · {x['queries']} queries",
+        big_tables=BIG_TABLES,
+    )
 
 
 def render(results: list[dict[str, Any]], failures: list[str] | None = None) -> str:

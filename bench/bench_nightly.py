@@ -247,8 +247,8 @@ def render(results: list[dict[str, Any]], failures: list[str] | None = None) -> 
     out = [
         "`nightly_run` (`huitou/analytics/nightly.py`) for one organisation and one as-of day: segments, "
         "lifetime value, risk and the year's cost-to-serve ranking (costs), each replacing its snapshot "
-        "of the day in one transaction with a fill row per phase. Runs: the first of the bench day (no snapshot of the day yet); "
-        "the next night (steady state); crash-and-resume (the run is killed in the "
+        "of the day in one transaction with a fill row per phase. Runs: the first of the bench day (no "
+        "snapshot of the day yet); the next night (steady state); crash-and-resume (the run is killed in the "
         "risk phase right after its rows are written, then run again: the phases already done are "
         "skipped, the killed one is recomputed; the killed run is forced, so it deletes and rewrites the "
         "day's rows). The scale set "

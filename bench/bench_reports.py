@@ -58,6 +58,8 @@ from bench import bench_feedback as bf  # noqa: E402 - after the path is set
 from bench import bench_nightly as bn  # noqa: E402
 from bench import bench_plan as bp  # noqa: E402
 from bench import bench_referrals as br  # noqa: E402
+from bench.markdown import ms as _ms  # noqa: E402
+from bench.markdown import plans_document  # noqa: E402
 
 DB_NAME = bn.DB_NAME  # huitou_bench_nightly: reused, never rebuilt here
 BENCH_DAY = bp.BENCH_DAY
@@ -746,30 +748,19 @@ PLANS = ROOT / "bench" / "REPORT-reports-plans.md"
 NOTES = ROOT / "bench" / "reports_notes.md"
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f}"
-
-
 def _plans_markdown(results: list[dict[str, Any]]) -> str:
-    from bench.run import statement_plans
-
-    parts = [
-        "# Account reports, dashboards and cost-to-serve at scale: the statements and their plans\n",
-        "Generated with the reports section of [REPORT.md](REPORT.md) by `python -m bench.run --only "
-        "reports`. Every statement a page issued (its first, warm-up request), run again under "
+    return plans_document(
+        title="Account reports, dashboards and cost-to-serve at scale: the statements and their plans",
+        intro="Generated with the reports section of [REPORT.md](REPORT.md) by `python -m bench.run "
+        "--only reports`. Every statement a page issued (its first, warm-up request), run again under "
         "`EXPLAIN (ANALYZE, BUFFERS)` (SQLite: `EXPLAIN QUERY PLAN`). Module: `bench/bench_reports.py`.\n",
-    ]
-    for r in results:
-        parts.append(f"## {r['backend']}: {r['customers']:,} customers\n")
-        for x in r["rows"]:
-            if x.get("status", 200) != 200:
-                continue
-            parts.append(
-                f"### {x['label']} · {x['role']} · `{x.get('url', '')}` · {_ms(x['ms'])} ms · "
-                f"{x['queries']} queries\n"
-            )
-            parts += statement_plans(x["plans"], BIG_TABLES, sql=3000, plan=12000)
-    return "\n".join(parts)
+        results=results,
+        measured=lambda r: [x for x in r["rows"] if x.get("status", 200) == 200],
+        heading=lambda x: (
+            f"{x['label']} · {x['role']} · `{x.get('url', '')}` · {_ms(x['ms'])} ms · {x['queries']} queries"
+        ),
+        big_tables=BIG_TABLES,
+    )
 
 
 def render(results: list[dict[str, Any]], failures: list[str] | None = None) -> str:

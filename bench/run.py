@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import bench_web
+from bench.markdown import ms as _ms
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "bench" / "REPORT.md"
@@ -438,10 +439,6 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f" … [{len(text) - limit:,} more characters in var/bench/referrals/result.json]"
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f}"
 
 
 _SCAN = re.compile(
