@@ -7,6 +7,8 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -220,6 +222,21 @@ def test_manager_and_owner_referral_growth(org_world):
     team = section(client_for(w.manager1), "referrals")
     assert figure(team, "referrals")[0] == "3"
     assert figure(team, "growth")[0] == "50.0%"
+
+
+def test_the_team_referrals_section_reads_the_sales_without_the_customers(org_world):
+    """The section's sales are scoped on their own rep and store (``referrals.insights``): at 1M
+    customers a manager's six months of sales joined to their ~100,000 customers cost 605 ms."""
+    w, today = org_world, timezone.localdate()
+    c = CustomerFactory(owner=w.rep3)
+    PurchaseFactory(customer=c, ordered_on=month_first(today), rep=w.rep1, store=w.s2)
+    ReferralFactory(referrer=c, submitted_at=at(month_first(today)), rep=w.rep1)
+    with CaptureQueriesContext(connection) as ctx:
+        got = selectors.section_referrals(w.manager1, today)
+    sql = [q["sql"] for q in ctx.captured_queries]
+    assert [f.value for f in got.figures if f.key == "referrals"] == [1]
+    assert len([q for q in sql if "customers_purchase" in q]) >= 3  # scorecard, totals, viral
+    assert not [q for q in sql if "customers_customer" in q]
 
 
 # --- owner -----------------------------------------------------------------------------------

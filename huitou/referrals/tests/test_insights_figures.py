@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from huitou.referrals import insights, tasks
 from huitou.referrals.models import Stage
@@ -87,6 +89,82 @@ def test_viral_coefficient_store_filter_and_scope(org_world):
         insights.viral_coefficient(org_world.other_owner, start=dt.date(2025, 3, 1), end=dt.date(2025, 4, 1))
         == []
     )
+
+
+# --- whose sales: the sale's own rep and store ---------------------------------------------------
+
+
+def _sales_across_teams(w):
+    """Sales whose rep, store and customer owner disagree. manager1 runs team 1 (rep1, rep2) at
+    天河店; rep3 is team 2 at 番禺店."""
+    by_my_rep = CustomerFactory(owner=w.rep3)  # team 2's customer, kept at 番禺店
+    sale(by_my_rep, dt.date(2025, 3, 3), rep=w.rep1, store=w.s2)
+    at_my_store = CustomerFactory(owner=w.rep3)
+    sale(at_my_store, dt.date(2025, 3, 4), rep=w.rep3, store=w.s1)
+    my_customer = CustomerFactory(owner=w.rep1)  # manager1's and rep1's customer (at 天河店) ...
+    sale(my_customer, dt.date(2025, 4, 5), rep=w.rep3, store=w.s2)  # ... sold by team 2 at 番禺店
+    # Won referrals are credited the same way (the rep and store of the lead): the sale's rep
+    # and store put both sides of the ratio in the same cell.
+    won(by_my_rep, dt.date(2025, 3, 20), rep=w.rep1, store=w.s2)
+    return by_my_rep
+
+
+def _viral(user, **kw):
+    rows = insights.viral_coefficient(user, start=dt.date(2025, 3, 1), end=dt.date(2025, 4, 1), **kw)
+    return {(r.store, r.month.month): (r.sold, r.won) for r in rows}
+
+
+def test_a_manager_counts_the_sales_of_their_reps_and_store_whoever_owns_the_customer(org_world):
+    _sales_across_teams(org_world)
+    # Not the sale to their own customer made by another team's rep at another store (April).
+    assert _viral(org_world.manager1) == {("番禺店", 3): (1, 1), ("天河店", 3): (1, 0)}
+    assert _viral(org_world.manager1, store_id=org_world.s1.pk) == {("天河店", 3): (1, 0)}
+    assert _viral(org_world.manager2) == {("番禺店", 3): (1, 1), ("天河店", 3): (1, 0), ("番禺店", 4): (1, 0)}
+
+
+def test_a_rep_counts_only_the_sales_they_made(org_world):
+    _sales_across_teams(org_world)
+    # rep1: not the April sale to their own customer made by rep3.
+    assert _viral(org_world.rep1) == {("番禺店", 3): (1, 1)}
+    assert _viral(org_world.rep2) == {}
+    # rep3: not the March sale made by rep1 to rep3's customer.
+    assert _viral(org_world.rep3) == {("天河店", 3): (1, 0), ("番禺店", 4): (1, 0)}
+
+
+def test_totals_periods_and_curve_count_the_same_sales(org_world):
+    by_my_rep = _sales_across_teams(org_world)
+    ref(by_my_rep, dt.date(2025, 3, 10))  # counts toward the team's sale of 3 March (month 0)
+    org = org_world.org
+    org.policy_data = {"referrals": {"quota_periods": [{"starts_on": "2025-01-01", "quota": 1}]}}
+    org.save()
+    m1, r1 = org_world.manager1, org_world.rep1
+    march = dt.date(2025, 3, 1)
+    assert insights.referral_totals(m1, start=march, end=march).sold_customers == 2
+    assert insights.referral_totals(r1, start=march, end=march).sold_customers == 1
+    assert [p.sales for p in insights.quota_periods_compare(m1, today=dt.date(2025, 6, 30))] == [2]
+    curve = insights.referral_curve(m1, start=march, end=march, today=dt.date(2026, 6, 1))
+    assert (curve[0].eligible, curve[0].referred) == (2, 1)
+    curve = insights.referral_curve(r1, start=march, end=march, today=dt.date(2026, 6, 1))
+    assert (curve[0].eligible, curve[0].referred) == (1, 1)
+    # rep3 made the sale at 天河店 in March, not the one the referral counts toward.
+    curve = insights.referral_curve(org_world.rep3, start=march, end=march, today=dt.date(2026, 6, 1))
+    assert (curve[0].eligible, curve[0].referred) == (1, 0)
+
+
+@pytest.mark.parametrize("who", ["manager1", "rep1"])
+def test_scoped_sales_never_join_the_customers(org_world, who):
+    """A manager's six months of sales joined to their ~100,000 customers was the whole cost of
+    the home page's referrals section at 1M customers."""
+    _sales_across_teams(org_world)
+    user = getattr(org_world, who)
+    march = dt.date(2025, 3, 1)
+    with CaptureQueriesContext(connection) as ctx:
+        insights.viral_coefficient(user, start=march, end=march)
+        insights.referral_totals(user, start=march, end=march)
+        insights.referral_curve(user, start=march, end=march, today=dt.date(2026, 6, 1))
+    sales = [q["sql"] for q in ctx.captured_queries if "customers_purchase" in q["sql"]]
+    assert len(sales) == 4  # viral, totals, and the curve's sales and referrals
+    assert not [sql for sql in sales if "customers_customer" in sql]
 
 
 # --- referral-rate curve -------------------------------------------------------------------------
