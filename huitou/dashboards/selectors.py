@@ -287,9 +287,10 @@ def section_referrals(viewer: User, today: dt.date) -> Section:
     t = card.totals
     target = link("referrals:scorecard", month=_ym(today))
     first, last_month = month_first(today), month_start_after(today, -1)
-    now = insights.referral_totals(viewer, start=first, end=first)
-    before = insights.referral_totals(viewer, start=last_month, end=last_month)
-    growth = (now.referrals - before.referrals) / before.referrals if before.referrals else None
+    # Referrals only: the insights' sales counts (the ratios' denominators) are not shown here.
+    now = insights.referrals_submitted(viewer, start=first, end=first)
+    before = insights.referrals_submitted(viewer, start=last_month, end=last_month)
+    growth = (now - before) / before if before else None
     figures = [
         _figure("met", _("Quota met"), t.met, target, tone="success" if t.met else ""),
         _figure("pending", _("Quota pending"), t.pending, target),
@@ -297,7 +298,7 @@ def section_referrals(viewer: User, today: dt.date) -> Section:
         _figure(
             "referrals",
             _("Referrals this month"),
-            now.referrals,
+            now,
             link("referrals:pipeline", start=first.isoformat(), end=today.isoformat()),
         ),
         _figure(
@@ -310,9 +311,7 @@ def section_referrals(viewer: User, today: dt.date) -> Section:
         _figure("net", _("Rewards − penalties (¥)"), t.net, target, kind="money"),
     ]
     start = month_start_after(today, -(TREND_MONTHS - 1))
-    won: dict[dt.date, int] = {}
-    for r in insights.viral_coefficient(viewer, start=start, end=first):
-        won[r.month] = won.get(r.month, 0) + r.won
+    won = insights.won_per_month(viewer, start=start, end=first)
     months = [month_start_after(start, i) for i in range(TREND_MONTHS)]
     return Section(
         key="referrals",

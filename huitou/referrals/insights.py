@@ -519,6 +519,34 @@ class ViralRow:
         return self.won / self.sold if self.sold else None
 
 
+def _won_cells(viewer: User, first: dt.date, last: dt.date, store_id: int | None) -> QuerySet[Any]:
+    """The viewer's referrals won (closed) from ``first`` to ``last``: rows of store, month, n."""
+    return (
+        _scoped_referrals(viewer, store_id)
+        .filter(WON, closed_at__gte=_start_of(first), closed_at__lt=_start_of(last + dt.timedelta(days=1)))
+        .annotate(month=TruncMonth("closed_at"))
+        .values("store_id", "month")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+
+
+def won_per_month(
+    viewer: User, *, start: dt.date, end: dt.date, store_id: int | None = None
+) -> dict[dt.date, int]:
+    """The viewer's referrals won per month (first day) from ``start`` to ``end``: the numerators
+    of ``viral_coefficient`` over every store, without counting the sales (the home page's trend)."""
+    first, last = month_first(start), month_last(end)
+    _check_period(first, last)
+    if not permissions.is_active_member(viewer):
+        return {}
+    out: dict[dt.date, int] = {}
+    for r in _won_cells(viewer, first, last, store_id):
+        month = _as_month(r["month"])
+        out[month] = out.get(month, 0) + r["n"]
+    return out
+
+
 def viral_coefficient(
     viewer: User, *, start: dt.date, end: dt.date, store_id: int | None = None
 ) -> list[ViralRow]:
@@ -539,14 +567,7 @@ def viral_coefficient(
         .annotate(n=Count("customer_id", distinct=True))
         .order_by()
     )
-    won = (
-        _scoped_referrals(viewer, store_id)
-        .filter(WON, closed_at__gte=_start_of(first), closed_at__lt=_start_of(last + dt.timedelta(days=1)))
-        .annotate(month=TruncMonth("closed_at"))
-        .values("store_id", "month")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    won = _won_cells(viewer, first, last, store_id)
     cells: dict[tuple[int | None, dt.date], list[int]] = {}
     for r in sold:
         cells.setdefault((r["store_id"], _as_month(r["month"])), [0, 0])[0] += r["n"]
@@ -847,7 +868,14 @@ def referral_totals(viewer: User, *, start: dt.date, end: dt.date, store_id: int
     sold = _sales_between(_scoped_sales(viewer, store_id), first, last).aggregate(
         n=Count("customer_id", distinct=True)
     )["n"]
-    got = (
+    got = _submitted(viewer, first, last, store_id)
+    return Totals(
+        sold or 0, got["referrals"] or 0, got["counted"] or 0, got["won"] or 0, got["referrers"] or 0
+    )
+
+
+def _submitted(viewer: User, first: dt.date, last: dt.date, store_id: int | None) -> dict[str, Any]:
+    return (
         _scoped_referrals(viewer, store_id)
         .filter(submitted_at__gte=_start_of(first), submitted_at__lt=_start_of(last + dt.timedelta(days=1)))
         .aggregate(
@@ -857,9 +885,16 @@ def referral_totals(viewer: User, *, start: dt.date, end: dt.date, store_id: int
             referrers=Count("referrer_id", distinct=True),
         )
     )
-    return Totals(
-        sold or 0, got["referrals"] or 0, got["counted"] or 0, got["won"] or 0, got["referrers"] or 0
-    )
+
+
+def referrals_submitted(viewer: User, *, start: dt.date, end: dt.date, store_id: int | None = None) -> int:
+    """The viewer's referrals submitted in the months from ``start`` to ``end``, as in
+    ``referral_totals`` but without counting the customers sold (the home page's figure)."""
+    first, last = month_first(start), month_last(end)
+    _check_period(first, last)
+    if not permissions.is_active_member(viewer):
+        return 0
+    return int(_submitted(viewer, first, last, store_id)["referrals"] or 0)
 
 
 def reference_figures(totals: Totals) -> list[Reference]:

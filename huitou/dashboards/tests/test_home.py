@@ -16,7 +16,7 @@ from huitou.analytics.models import CustomerValue, ValueFill
 from huitou.core.months import month_first, month_start_after
 from huitou.dashboards import selectors
 from huitou.followups.models import Task
-from huitou.referrals.models import Stage
+from huitou.referrals.models import Referral, Stage
 from huitou.referrals.tests.factories import ReferralFactory
 from tests.factories import CustomerFactory, PurchaseFactory
 
@@ -225,17 +225,22 @@ def test_manager_and_owner_referral_growth(org_world):
 
 
 def test_the_team_referrals_section_reads_the_sales_without_the_customers(org_world):
-    """The section's sales are scoped on their own rep and store (``referrals.insights``): at 1M
-    customers a manager's six months of sales joined to their ~100,000 customers cost 605 ms."""
+    """The section reads sales once (the scorecard's quota, scoped on the sales' own rep); its
+    referral figures and won trend read referrals alone. At 1M customers a manager's six months
+    of sales joined to their ~100,000 customers cost 605 ms."""
     w, today = org_world, timezone.localdate()
     c = CustomerFactory(owner=w.rep3)
     PurchaseFactory(customer=c, ordered_on=month_first(today), rep=w.rep1, store=w.s2)
     ReferralFactory(referrer=c, submitted_at=at(month_first(today)), rep=w.rep1)
+    won = ReferralFactory(referrer=c, submitted_at=at(month_first(today)), rep=w.rep1, store=w.s1)
+    Referral.objects.filter(pk=won.pk).update(stage=Stage.WON, closed_at=at(month_first(today)))
     with CaptureQueriesContext(connection) as ctx:
         got = selectors.section_referrals(w.manager1, today)
     sql = [q["sql"] for q in ctx.captured_queries]
-    assert [f.value for f in got.figures if f.key == "referrals"] == [1]
-    assert len([q for q in sql if "customers_purchase" in q]) >= 3  # scorecard, totals, viral
+    assert [f.value for f in got.figures if f.key == "referrals"] == [2]
+    assert got.chart is not None and got.chart.datasets[0]["data"][-1] == 1  # won this month
+    # Only the scorecard's quota reads sales; the referral figures and the trend read referrals.
+    assert len([q for q in sql if "customers_purchase" in q]) == 1
     assert not [q for q in sql if "customers_customer" in q]
 
 

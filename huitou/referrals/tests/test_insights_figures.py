@@ -91,6 +91,27 @@ def test_viral_coefficient_store_filter_and_scope(org_world):
     )
 
 
+def test_won_per_month_and_referrals_submitted_read_no_sales(org_world):
+    """The home page's referral figures: the won column of the viral coefficient summed over the
+    stores, and the submitted count of the totals, each without a statement on the sales."""
+    _viral_world(org_world)
+    span = {"start": dt.date(2025, 3, 1), "end": dt.date(2025, 4, 1)}
+    for viewer in (org_world.owner, org_world.manager1, org_world.rep1, org_world.rep3):
+        expected: dict[dt.date, int] = {}
+        for r in insights.viral_coefficient(viewer, **span):
+            if r.won:
+                expected[r.month] = expected.get(r.month, 0) + r.won
+        with CaptureQueriesContext(connection) as ctx:
+            won = insights.won_per_month(viewer, **span)
+            submitted = insights.referrals_submitted(viewer, **span)
+        assert won == expected, viewer.username
+        assert submitted == insights.referral_totals(viewer, **span).referrals, viewer.username
+        assert not [q for q in ctx.captured_queries if "customers_purchase" in q["sql"]]
+    assert insights.won_per_month(org_world.owner, **span) == {dt.date(2025, 3, 1): 1, dt.date(2025, 4, 1): 2}
+    assert insights.referrals_submitted(org_world.owner, **span) == 5
+    assert insights.won_per_month(org_world.other_owner, **span) == {}
+
+
 # --- whose sales: the sale's own rep and store ---------------------------------------------------
 
 
