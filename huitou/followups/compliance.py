@@ -176,7 +176,9 @@ def plan_compliance(
         for r in _tasks(viewer, start=start, end=end, store_id=store_id, team_id=team_id)
         .filter(assignee__isnull=False)
         .values("assignee_id")
-        .annotate(**{state: Count("pk", filter=filters[state]) for state in STATES})
+        # Counting the due day (never null in the period), not the id: the id is not in the
+        # covering index, every column read here is (Django refuses COUNT(*) with a filter).
+        .annotate(**{state: Count("due_on", filter=filters[state]) for state in STATES})
         .order_by()
     }
     if not counts:
