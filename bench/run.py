@@ -849,7 +849,7 @@ TITLES = {
     "plan": "Daily contact plan at scale (SQLite and PostgreSQL)",
     "referrals": "Referral system at scale: pages, queues, panels and reports",
     "clv": "Lifetime-value models against lifetimes",
-    "nightly": "Nightly analytics run at scale (segments, lifetime value, risk)",
+    "nightly": "Nightly analytics run at scale (segments, lifetime value, risk, cost-to-serve)",
     "feedback": "Satisfaction and complaints at scale",
     "reports": "Account reports, dashboards and cost-to-serve at scale",
 }
