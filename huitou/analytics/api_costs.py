@@ -68,6 +68,10 @@ class CostsPageOut(Schema):
     customers: int = Field(description="Customers with margin or cost in the period")
     losing: int = Field(description="Customers who cost more to serve than the margin they brought")
     losing_share: float
+    ranked_at: dt.datetime | None = Field(
+        description="When the nightly run ranked the customers (its kept table was read); null when "
+        "the ranking was worked out for this request. The items' figures are always current."
+    )
     ranking: str
     items: list[CustomerCostOut]
     page: int
@@ -129,6 +133,7 @@ def build_router() -> Router:
             "customers": table.customers,
             "losing": table.losing,
             "losing_share": round(table.losing_share, 4),
+            "ranked_at": table.kept_at,
             "ranking": q.ranking,
             "items": [_row(r) for r in rows],
             "page": q.page,

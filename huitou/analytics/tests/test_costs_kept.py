@@ -130,6 +130,25 @@ def test_the_nightly_run_keeps_the_table_and_resumes_after_a_crash(cost_world):
     assert kept.kept_at is not None and kept.customers == 3
 
 
+def test_the_api_says_when_the_ranking_was_kept(cost_world):
+    from ninja import NinjaAPI
+    from ninja.testing import TestClient
+
+    from huitou.analytics import api_costs
+
+    cw = cost_world
+    costs.costs_refresh(organisation=cw.w.org, as_of=AS_OF)
+    cache.clear()
+    api = NinjaAPI(urls_namespace="test-costs-kept")
+    api.add_router("/costs", api_costs.build_router())
+    client = TestClient(api)
+    body = client.get(f"/costs?start={YEAR[0]}&end={YEAR[1]}", user=cw.w.manager2).json()
+    assert body["ranked_at"] is not None
+    assert [i["customer_id"] for i in body["items"]] == []  # B brings more than it costs
+    best = client.get(f"/costs?start={YEAR[0]}&end={YEAR[1]}&ranking=best", user=cw.w.manager2).json()
+    assert [i["customer_id"] for i in best["items"]] == [cw.b.pk]
+
+
 def test_the_page_says_the_ranking_is_the_nightly_runs(cost_world, client):
     cw = cost_world
     costs.costs_refresh(organisation=cw.w.org, as_of=AS_OF)
