@@ -495,7 +495,6 @@ def kept_table(org: Organisation, *, start: dt.date, end: dt.date) -> CostTable 
             organisation_id=org.pk,
             as_of=end,
             start=start,
-            end=end,
             policy_version=org.policy_version,
             as_of__in=CostFill.objects.filter(
                 organisation_id=org.pk, as_of=end, status=CostFill.Status.DONE
@@ -534,9 +533,7 @@ def costs_refresh(*, organisation: Organisation, as_of: dt.date, clock: Any = No
                 organisation=organisation,
                 as_of=as_of,
                 start=start,
-                end=end,
                 policy_version=organisation.policy_version,
-                customers=table.customers,
                 ids=np.ascontiguousarray(table.ids, dtype=np.int64).tobytes(),
                 margin=np.ascontiguousarray(table.margin, dtype=np.float64).tobytes(),
                 cost=np.ascontiguousarray(table.cost, dtype=np.float64).tobytes(),
@@ -546,12 +543,8 @@ def costs_refresh(*, organisation: Organisation, as_of: dt.date, clock: Any = No
             fill.status = CostFill.Status.DONE
             fill.finished_at = timezone.now()
             fill.customers = table.customers
-            fill.summary = {
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "losing": table.losing,
-                "policy_version": organisation.policy_version,
-            }
+            # The period and policy version are on the table's row; the fill says what it found.
+            fill.summary = {"losing": table.losing}
             fill.save(update_fields=["status", "finished_at", "customers", "summary"])
     return {"organisation": organisation.slug, "as_of": as_of.isoformat(), "customers": table.customers}
 

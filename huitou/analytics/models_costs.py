@@ -18,16 +18,15 @@ __all__ = ["CostFill", "ServeCostTable"]
 
 
 class ServeCostTable(models.Model):
-    """The organisation's customers ranked by margin − cost over ``start``–``end`` (both days
+    """The organisation's customers ranked by margin − cost from ``start`` to ``as_of`` (both days
     included), worst first, as three arrays of the same length stored as raw bytes: customer ids
-    (int64), margin and cost (float64, ¥). Priced with the policy of ``policy_version``."""
+    (int64), margin and cost (float64, ¥). Priced with the policy of ``policy_version``. How many
+    customers, and how many lose money, are on the day's ``CostFill``."""
 
     organisation = snapshot_key("accounts.Organisation")
     as_of = models.DateField(_("as of"))
     start = models.DateField(_("from"))
-    end = models.DateField(_("until"))
     policy_version = models.PositiveIntegerField()
-    customers = models.PositiveIntegerField(_("customers"), default=0)
     ids = models.BinaryField()
     margin = models.BinaryField()
     cost = models.BinaryField()
