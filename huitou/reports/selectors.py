@@ -153,8 +153,24 @@ class PeriodRow:
         return metrics.ratio(self.visits_planned_done, self.visits_planned)
 
 
+class _Lift:
+    """A promotion's lift: the sales in its days against as many days just before (the
+    dataclasses below carry both)."""
+
+    sales_during: Decimal
+    sales_before: Decimal
+
+    @property
+    def lift(self) -> Decimal:
+        return self.sales_during - self.sales_before
+
+    @property
+    def lift_rate(self) -> float | None:
+        return metrics.growth(self.sales_during, self.sales_before)
+
+
 @dataclass(frozen=True)
-class PromotionRow:
+class PromotionRow(_Lift):
     promotion_id: int
     name: str
     starts_on: dt.date
@@ -164,14 +180,6 @@ class PromotionRow:
     sales_during: Decimal  # all the account's sales in the promotion's days
     sales_before: Decimal  # in as many days just before (or the policy's baseline days)
     baseline_days: int
-
-    @property
-    def lift(self) -> Decimal:
-        return self.sales_during - self.sales_before
-
-    @property
-    def lift_rate(self) -> float | None:
-        return metrics.growth(self.sales_during, self.sales_before)
 
 
 @dataclass(frozen=True)
@@ -1056,7 +1064,7 @@ def promotion_rows_all(viewer: User, *, chunk: int = 500, limit: int = 100_000) 
 
 
 @dataclass(frozen=True)
-class PromotionDetail:
+class PromotionDetail(_Lift):
     promotion: Promotion
     store_names: list[str]
     purchases: int
@@ -1070,14 +1078,6 @@ class PromotionDetail:
     bucket_labels: list[str]
     during_buckets: list[Decimal]
     before_buckets: list[Decimal]
-
-    @property
-    def lift(self) -> Decimal:
-        return self.sales_during - self.sales_before
-
-    @property
-    def lift_rate(self) -> float | None:
-        return metrics.growth(self.sales_during, self.sales_before)
 
 
 # A promotion (and baseline) of up to this many days is charted week by week, longer by 30-day blocks.
