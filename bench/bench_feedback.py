@@ -45,7 +45,6 @@ generates the feedback rows if the archive is there without them).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -1076,15 +1075,9 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_feedback", description=__doc__.split("\n")[0])
-    p.add_argument("--backend", choices=["sqlite", "postgresql"], required=True)
-    p.add_argument("--database-url", default=bp.DEFAULT_SERVER)
-    p.add_argument("--customers", type=int, default=1_000_000)
-    p.add_argument("--purchases", type=int, default=10_000_000)
-    p.add_argument("--reuse-db", action="store_true")
+    p = bp.section_parser("feedback", __doc__)
     p.add_argument("--only", default="")
     p.add_argument("--skip-jobs", action="store_true")
-    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "feedback")
     p.add_argument("--db-name", default=DB_NAME)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)

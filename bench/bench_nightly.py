@@ -21,7 +21,6 @@ with every figure (other benchmarks share the 2 cores).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -328,14 +327,8 @@ def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_nightly", description=__doc__.split("\n")[0])
-    p.add_argument("--backend", choices=["sqlite", "postgresql"], required=True)
-    p.add_argument("--database-url", default=bench_plan.DEFAULT_SERVER, help="PostgreSQL server")
-    p.add_argument("--customers", type=int, default=1_000_000)
-    p.add_argument("--purchases", type=int, default=10_000_000)
-    p.add_argument("--reuse-db", action="store_true", help="run against the database kept by an earlier run")
+    p = bench_plan.section_parser("nightly", __doc__)
     p.add_argument("--build-only", action="store_true", help="build the scale set and stop")
-    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "nightly")
     args = p.parse_args(argv)
     result = run(
         backend=args.backend,

@@ -571,14 +571,24 @@ def run(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_plan", description=__doc__.split("\n")[0])
+def section_parser(section: str, doc: str | None) -> argparse.ArgumentParser:
+    """The command line every ``bench.bench_<section>`` module takes, as ``bench.run._per_backend``
+    calls it: backend, server, scale, reuse of the kept database and the work folder. Each module
+    adds its own options."""
+    p = argparse.ArgumentParser(
+        prog=f"python -m bench.bench_{section}", description=(doc or "").split("\n")[0]
+    )
     p.add_argument("--backend", choices=["sqlite", "postgresql"], required=True)
     p.add_argument("--database-url", default=DEFAULT_SERVER, help="PostgreSQL server (any database on it)")
     p.add_argument("--customers", type=int, default=1_000_000)
     p.add_argument("--purchases", type=int, default=10_000_000)
     p.add_argument("--reuse-db", action="store_true", help="run against the database kept by an earlier run")
-    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "plan")
+    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / section)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = section_parser("plan", __doc__)
     args = p.parse_args(argv)
     result = run(
         backend=args.backend,

@@ -42,7 +42,6 @@ The database is kept: PostgreSQL ``huitou_bench_referrals``, SQLite
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import math
@@ -1548,17 +1547,11 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_referrals", description=__doc__.split("\n")[0])
-    p.add_argument("--backend", choices=["sqlite", "postgresql"], required=True)
-    p.add_argument("--database-url", default=bp.DEFAULT_SERVER, help="PostgreSQL server (any database on it)")
-    p.add_argument("--customers", type=int, default=1_000_000)
-    p.add_argument("--purchases", type=int, default=10_000_000)
+    p = bp.section_parser("referrals", __doc__)
     p.add_argument("--referrals", type=int, default=None, help="about this many (default: one per customer)")
-    p.add_argument("--reuse-db", action="store_true", help="run against the database kept by an earlier run")
     p.add_argument("--try-indexes", action="store_true", help="time the ref_bench_* index experiments too")
     p.add_argument("--try-rewrites", action="store_true", help="time the proposed query changes (SQL) too")
     p.add_argument("--only", default="", help="time only the measurements whose label contains this")
-    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "referrals")
     p.add_argument("--db-name", default=DB_NAME, help="PostgreSQL database to build or reuse")
     args = p.parse_args(argv)
     result = run(

@@ -40,7 +40,6 @@ BUFFERS)`` (SQLite: ``EXPLAIN QUERY PLAN``) and the big tables read by a sequent
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -711,16 +710,10 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_reports", description=__doc__.split("\n")[0])
-    p.add_argument("--backend", choices=["sqlite", "postgresql"], required=True)
-    p.add_argument("--database-url", default=bp.DEFAULT_SERVER)
-    p.add_argument("--customers", type=int, default=1_000_000)
-    p.add_argument("--purchases", type=int, default=10_000_000)
-    p.add_argument("--reuse-db", action="store_true", help="run against the kept database")
+    p = bp.section_parser("reports", __doc__)
     p.add_argument("--db-name", default=DB_NAME, help="PostgreSQL database (default: the nightly set)")
     p.add_argument("--only", default="", help="measure only the rows whose label contains this")
     p.add_argument("--build-only", action="store_true")
-    p.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "reports")
     args = p.parse_args(argv)
     result = run(
         backend=args.backend,
