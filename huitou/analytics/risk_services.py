@@ -332,12 +332,12 @@ def reasons_json(
     low_satisfaction: IntArray,
     late_days: IntArray,
     competitor: npt.NDArray[np.bool_],
-    masks: dict[str, npt.NDArray[np.bool_]] | None = None,
+    masks: dict[str, npt.NDArray[np.bool_]],
 ) -> list[str]:
     """Every customer's ``risk.customer_reasons`` as JSON text, computed column by column: each
     reason's text once per customer that has it, then the texts joined in contribution order
     (one join per distinct order, not per customer). ``masks``: ``reason_masks`` of the same
-    columns, when the caller has them already."""
+    columns (the risk phase also counts the chart from them)."""
     n = len(p_alive)
     present = np.zeros((n, len(_SLOTS)), dtype=bool)
     strength = np.zeros((n, len(_SLOTS)))
@@ -351,16 +351,6 @@ def reasons_json(
             full[i] = t
         texts[k] = full
 
-    if masks is None:
-        masks = reason_masks(
-            p_alive=p_alive,
-            gap_ratio=gap_ratio,
-            spend_trend=spend_trend,
-            tickets=tickets,
-            low_satisfaction=low_satisfaction,
-            late_days=late_days,
-            competitor=competitor,
-        )
     with np.errstate(invalid="ignore"):
         m = masks["alive"]
         pct = np.rint(p_alive[m] * 100).astype(np.int64).tolist()

@@ -15,7 +15,7 @@ from django.db.models import Count, F, Max, Min, Q, Sum
 
 from huitou.analytics import nightly, risk, tasks
 from huitou.analytics.models import CustomerRisk, CustomerSegment, RiskFill, SegmentFill
-from huitou.analytics.risk_services import _opt, decimal_texts, reasons_json
+from huitou.analytics.risk_services import _opt, decimal_texts, reason_masks, reasons_json
 from huitou.analytics.services import SALES_KINDS, purchase_arrays, shared_purchases
 from huitou.customers.models import Customer, Purchase
 from tests.factories import CustomerFactory
@@ -346,8 +346,18 @@ def test_reasons_json_matches_customer_reasons():
     late = np.where(rng.random(n) < 0.05, rng.integers(1, 200, n), 0)
     competitor = rng.random(n) < 0.05
     # Equal weights make ties between signals, which keep their order of addition.
+    masks = reason_masks(
+        p_alive=p_alive,
+        gap_ratio=gap,
+        spend_trend=trend,
+        tickets=tickets,
+        low_satisfaction=low,
+        late_days=late,
+        competitor=competitor,
+    )
     for weights in (risk.DEFAULT_WEIGHTS, dict.fromkeys(risk.SIGNALS, 10.0)):
         got = reasons_json(
+            masks=masks,
             weights=weights,
             p_alive=p_alive,
             days_since_last=since,
