@@ -300,21 +300,22 @@ def score_counts(
 _COUNT_COLUMNS = ("owner", "store", "score", "customers", *REASON_CODES)
 
 
+def _optional_texts(ids: IntArray) -> list[str | None]:
+    """COPY texts of an optional key column whose missing values are 0 (no row has id 0)."""
+    return [str(v) if v else None for v in ids.tolist()]
+
+
 def _write_score_counts(organisation: Organisation, as_of: dt.date, counts: dict[str, IntArray]) -> int:
     """Replace the day's ``RiskScoreCount`` rows (a few tens of thousands at most)."""
     RiskScoreCount.objects.filter(organisation=organisation, as_of=as_of).delete()
-
-    def optional(ids: IntArray) -> list[str | None]:
-        return [str(v) if v else None for v in ids.tolist()]
-
     return write_columns(
         RiskScoreCount,
         ("organisation", "as_of", *_COUNT_COLUMNS),
         [
             str(organisation.pk),
             as_of.isoformat(),
-            optional(counts["owner"]),
-            optional(counts["store"]),
+            _optional_texts(counts["owner"]),
+            _optional_texts(counts["store"]),
             *(_texts(counts[name]) for name in _COUNT_COLUMNS[2:]),
         ],
     )
@@ -491,21 +492,14 @@ def _refresh(
     active = np.fromiter(
         (kept[i][3] == Customer.Status.ACTIVE for i in kept_at), dtype=bool, count=len(kept_at)
     )
-    counts = score_counts(
-        scores=scores,
-        masks=masks,
-        counted=active,
-        owners=kept_owners[kept_rows],
-        stores=kept_stores[kept_rows],
-    )
-    owners = [None if kept[i][1] is None else str(kept[i][1]) for i in kept_at]
-    stores = [None if kept[i][2] is None else str(kept[i][2]) for i in kept_at]
+    owners, stores = kept_owners[kept_rows], kept_stores[kept_rows]
+    counts = score_counts(scores=scores, masks=masks, counted=active, owners=owners, stores=stores)
     columns = [
         str(organisation.pk),
         as_of.isoformat(),
         _texts(ids),
-        owners,
-        stores,
+        _optional_texts(owners),
+        _optional_texts(stores),
         _texts(scores),
         decimal_texts(p_alive, 4),
         _texts(since),
